@@ -1,0 +1,85 @@
+# Dependencies: find_package first; for the header/source libraries a FetchContent fallback with a
+# pinned URL + hash. FETCHCONTENT_SOURCE_DIR_<NAME> points at a local copy for offline machines:
+# either a source tree with a CMakeLists.txt or a bare include folder (e.g. Debian's headers copied).
+include(FetchContent)
+
+find_package(Torch REQUIRED)
+# Every TU must agree with LibTorch on the libstdc++ ABI, also the torch-free ones.
+string(APPEND CMAKE_CXX_FLAGS " ${TORCH_CXX_FLAGS}")
+find_package(Threads REQUIRED)
+
+# rarlhf_dep(<Name> <target> <url> <sha256> [HEADER_ONLY_DEFS defs...])
+# Defines <target> from an installed package, a local copy, or a download.
+function(rarlhf_dep name target url hash)
+  cmake_parse_arguments(D "" "" "DEFS;LIBS" ${ARGN})
+  if(TARGET ${target})
+    return()
+  endif()
+  find_package(${name} QUIET CONFIG)
+  if(TARGET ${target})
+    message(STATUS "rarlhf: ${name}: installed package")
+    return()
+  endif()
+  string(TOUPPER ${name} upper)
+  set(local "${FETCHCONTENT_SOURCE_DIR_${upper}}")
+  if(local AND NOT EXISTS "${local}/CMakeLists.txt")
+    # A bare include folder: wrap it as an interface target.
+    string(REPLACE "::" "_" plain ${target})
+    add_library(${plain} INTERFACE)
+    target_include_directories(${plain} SYSTEM INTERFACE ${local})
+    target_compile_definitions(${plain} INTERFACE ${D_DEFS})
+    target_link_libraries(${plain} INTERFACE ${D_LIBS})
+    add_library(${target} ALIAS ${plain})
+    message(STATUS "rarlhf: ${name}: include folder ${local}")
+    return()
+  endif()
+  message(STATUS "rarlhf: ${name}: FetchContent (${url})")
+  FetchContent_Declare(${name} URL ${url} URL_HASH SHA256=${hash})
+  FetchContent_MakeAvailable(${name})
+endfunction()
+
+rarlhf_dep(nlohmann_json nlohmann_json::nlohmann_json
+  https://github.com/nlohmann/json/releases/download/v3.11.2/json.tar.xz
+  8c4b26bf4b422252e13f332bc5e388ec0ab5c3443d24399acb675e68278d341f)
+rarlhf_dep(CLI11 CLI11::CLI11
+  https://github.com/CLIUtils/CLI11/archive/refs/tags/v2.3.2.tar.gz
+  aac0ab42108131ac5d3344a9db0fdf25c4db652296641955720a4fbe52334e22)
+# spdlog from a bare include folder is used header-only with fmt bundled or FMT_HEADER_ONLY.
+rarlhf_dep(spdlog spdlog::spdlog
+  https://github.com/gabime/spdlog/archive/refs/tags/v1.12.0.tar.gz
+  4dccf2d10f410c1e2feaff89966bfc49a1abb29ef6f08246335b110e001e09a9
+  DEFS SPDLOG_HEADER_ONLY SPDLOG_FMT_EXTERNAL FMT_HEADER_ONLY)
+
+if(RARLHF_BUILD_TESTS)
+  find_package(GTest QUIET)
+  if(NOT TARGET GTest::gtest_main)
+    set(INSTALL_GTEST OFF CACHE BOOL "" FORCE)
+    FetchContent_Declare(googletest
+      URL https://github.com/google/googletest/archive/refs/tags/release-1.12.1.tar.gz
+      URL_HASH SHA256=81964fe578e9bd7c94dfdb09c8e4d6e6759e19967e397dbea48d1c10e45d0df2)
+    FetchContent_MakeAvailable(googletest)
+    add_library(GTest::gtest_main ALIAS gtest_main)
+  endif()
+endif()
+if(RARLHF_BUILD_BENCH)
+  find_package(benchmark QUIET)
+endif()
+
+# CUDA kernels: linked only when this LibTorch has CUDA; otherwise compile-only (see cuda.cmake).
+set(RARLHF_CUDA_KERNELS_LINKED 0)
+set(RARLHF_CUDA_KERNEL_LIB "")
+if(RARLHF_CUDA_LANG)
+  file(GLOB RARLHF_CU_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/kernels/*.cu)
+  if(RARLHF_CU_SOURCES)
+    add_library(rarlhf_cuda_kernels STATIC ${RARLHF_CU_SOURCES})
+    target_include_directories(rarlhf_cuda_kernels PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
+    target_compile_options(rarlhf_cuda_kernels PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -lineinfo>)
+    if(TORCH_CUDA_LIBRARIES)
+      set(RARLHF_CUDA_KERNELS_LINKED 1)
+      set(RARLHF_CUDA_KERNEL_LIB rarlhf_cuda_kernels)
+      message(STATUS "rarlhf: CUDA kernels: built and linked (LibTorch has CUDA)")
+    else()
+      message(STATUS "rarlhf: CUDA kernels: compile-only (this LibTorch has no CUDA)")
+    endif()
+  endif()
+endif()

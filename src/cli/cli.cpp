@@ -1,0 +1,70 @@
+// Shared subcommand plumbing: see cli.h.
+#include "cli.h"
+
+#include <dlfcn.h>
+#include <torch/version.h>
+#include <ATen/Parallel.h>
+#include <ATen/Context.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "rarlhf/build_info.h"
+#include "rarlhf/common/fs.h"
+#include "rarlhf/common/log.h"
+
+namespace rarlhf::cli {
+
+void add_config_options(CLI::App* sub, ConfigArgs& args) {
+  sub->add_option("--config,-c", args.config_file, "JSON config file (may \"extends\" a base file)");
+  sub->add_option("--set,-s", args.sets, "override a key: --set ppo.clip_range=0.1 (value is JSON)")
+      ->take_last()
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  sub->add_option("--log-level", args.log_level, "trace|debug|info|warn|error|off");
+}
+
+namespace {
+void set_cpu_threads(int64_t n) {
+  if (n <= 0) n = std::max(1u, std::thread::hardware_concurrency());
+  at::set_num_threads(static_cast<int>(n));
+  // OpenBLAS keeps its own pool: size it too, so the two don't oversubscribe the cores.
+  using SetFn = void (*)(int);
+  if (auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    fn(static_cast<int>(n));
+  }
+}
+}  // namespace
+
+Config load_and_init(const ConfigArgs& args) {
+  Config cfg = load_config(args.config_file, args.sets);
+  if (!args.log_level.empty()) {
+    cfg.logging.level = args.log_level;
+    validate(cfg);
+  }
+  init_logging(cfg.logging.level);
+  set_cpu_threads(cfg.run.threads);
+  return cfg;
+}
+
+std::string build_info_line() {
+  std::string s = std::string("rarlhf ") + RARLHF_VERSION + " (git " + RARLHF_GIT_HASH +
+                  "), LibTorch " + TORCH_VERSION + ", CUDA kernels: " +
+                  (RARLHF_CUDA_KERNELS ? "on" : "off") +
+                  ", CUDA device: " + (at::hasCUDA() ? "yes" : "no");
+  return s;
+}
+
+void write_run_info(const Config& cfg, const std::string& out_dir) {
+  make_dirs(out_dir);
+  write_file_atomic(out_dir + "/config.json", to_json(cfg).dump(2) + "\n");
+  nlohmann::json info = {{"version", RARLHF_VERSION},
+                         {"git", RARLHF_GIT_HASH},
+                         {"libtorch", TORCH_VERSION},
+                         {"cuda_kernels", RARLHF_CUDA_KERNELS != 0},
+                         {"cuda_available", at::hasCUDA()},
+                         {"threads", at::get_num_threads()}};
+  write_file_atomic(out_dir + "/build_info.json", info.dump(2) + "\n");
+}
+
+}  // namespace rarlhf::cli

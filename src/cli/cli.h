@@ -1,0 +1,35 @@
+// Shared pieces of the subcommands: the config options every command takes, and the run
+// set-up (logging, threads, device, the run directory's config.json + build_info.json).
+// CLI11 is included only by src/cli/*.cpp.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "rarlhf/config/config.h"
+
+namespace rarlhf::cli {
+
+struct ConfigArgs {
+  std::string config_file;
+  std::vector<std::string> sets;
+  std::string log_level;  // "" = logging.level from the config
+};
+
+// Adds --config FILE, --set KEY=JSON (repeatable) and --log-level to a subcommand.
+void add_config_options(CLI::App* sub, ConfigArgs& args);
+
+// Loads + validates the config, sets up logging and CPU threads.
+Config load_and_init(const ConfigArgs& args);
+
+// Writes config.json and build_info.json into run.out_dir (atomically).
+void write_run_info(const Config& cfg, const std::string& out_dir);
+
+// "rarlhf 0.1.0 (git abc1234) LibTorch 1.13.1, CUDA kernels: off, CUDA device: no".
+std::string build_info_line();
+
+// One entry per subcommand; main.cpp holds the table.
+using AddCommand = void (*)(CLI::App& app);
+void add_config_command(CLI::App& app);
+
+}  // namespace rarlhf::cli
