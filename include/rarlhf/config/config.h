@@ -45,6 +45,8 @@ struct DataConfig {
   std::string test_path;          // evaluation prompts
   std::string text_field = "text";    // JSONL/CSV column with the text
   std::string label_field = "label";  // JSONL/CSV column with the label ("" = none)
+  std::string score_field;            // JSONL/CSV column with a precomputed prompt score ("" = none;
+                                      // e.g. "score" in imdb-rarlhf CSVs); jigsaw_csv reads "reward"
   int64_t min_chars = 0;          // drop texts with len(text) <= min_chars (paper IMDB: 200)
   int64_t prompt_tokens = 64;     // prompt = first N GPT-2 tokens (IMDB 64, Jigsaw 8, RTP 32)
   int64_t max_examples = 0;       // 0 = all
@@ -55,6 +57,7 @@ struct DataConfig {
     v("test_path", test_path, "evaluation prompts");
     v("text_field", text_field, "JSONL/CSV field holding the text");
     v("label_field", label_field, "JSONL/CSV field holding the label (\"\" = none)");
+    v("score_field", score_field, "JSONL/CSV field with a precomputed prompt score (\"\" = none)");
     v("min_chars", min_chars, "keep texts longer than this many characters (paper IMDB: 200)");
     v("prompt_tokens", prompt_tokens, "prompt = first N tokens (IMDB 64, Jigsaw 8, RTP 32)");
     v("max_examples", max_examples, "cap on examples read; 0 = all");
