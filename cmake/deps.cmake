@@ -38,9 +38,11 @@ function(rarlhf_dep name target url hash)
   FetchContent_MakeAvailable(${name})
 endfunction()
 
+# Hashes are the release archives' SHA-256 as pinned by other build systems (Spack, Bazel
+# WORKSPACE files) and cross-checked between several of them.
 rarlhf_dep(nlohmann_json nlohmann_json::nlohmann_json
-  https://github.com/nlohmann/json/releases/download/v3.11.2/json.tar.xz
-  8c4b26bf4b422252e13f332bc5e388ec0ab5c3443d24399acb675e68278d341f)
+  https://github.com/nlohmann/json/releases/download/v3.11.3/json.tar.xz
+  d6c65aca6b1ed68e7a182f4757257b107ae403032760ed6ef121c9d55e81757d)
 rarlhf_dep(CLI11 CLI11::CLI11
   https://github.com/CLIUtils/CLI11/archive/refs/tags/v2.3.2.tar.gz
   aac0ab42108131ac5d3344a9db0fdf25c4db652296641955720a4fbe52334e22)
@@ -58,7 +60,9 @@ if(RARLHF_BUILD_TESTS)
       URL https://github.com/google/googletest/archive/refs/tags/release-1.12.1.tar.gz
       URL_HASH SHA256=81964fe578e9bd7c94dfdb09c8e4d6e6759e19967e397dbea48d1c10e45d0df2)
     FetchContent_MakeAvailable(googletest)
-    add_library(GTest::gtest_main ALIAS gtest_main)
+    if(NOT TARGET GTest::gtest_main)
+      add_library(GTest::gtest_main ALIAS gtest_main)
+    endif()
   endif()
 endif()
 if(RARLHF_BUILD_BENCH)
