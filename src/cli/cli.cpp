@@ -11,6 +11,7 @@
 
 #include "rarlhf/build_info.h"
 #include "rarlhf/common/fs.h"
+#include "rarlhf/common/error.h"
 #include "rarlhf/common/log.h"
 
 namespace rarlhf::cli {
@@ -45,6 +46,21 @@ Config load_and_init(const ConfigArgs& args) {
   init_logging(cfg.logging.level);
   set_cpu_threads(cfg.run.threads);
   return cfg;
+}
+
+c10::Device resolve_device(const std::string& spec) {
+  const bool cuda = at::hasCUDA();
+  if (spec == "auto") return cuda ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  if (spec == "cpu") return c10::Device(c10::kCPU);
+  if (!cuda) {
+    throw ConfigError("run.device: '" + spec + "' asked for, but this build has no CUDA device (" +
+                      build_info_line() + "); use run.device=cpu or a CUDA LibTorch build");
+  }
+  try {
+    return c10::Device(spec);
+  } catch (const std::exception&) {
+    throw ConfigError("run.device: '" + spec + "' is not a device; use auto, cpu, cuda or cuda:N");
+  }
 }
 
 std::string build_info_line() {

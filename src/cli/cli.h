@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <c10/core/Device.h>
+
 #include "rarlhf/config/config.h"
 
 namespace rarlhf::cli {
@@ -24,6 +26,9 @@ Config load_and_init(const ConfigArgs& args);
 
 // Writes config.json and build_info.json into run.out_dir (atomically).
 void write_run_info(const Config& cfg, const std::string& out_dir);
+
+// auto | cpu | cuda | cuda:N -> a device; ConfigError when CUDA is asked for but absent.
+c10::Device resolve_device(const std::string& spec);
 
 // "rarlhf 0.1.0 (git abc1234) LibTorch 1.13.1, CUDA kernels: off, CUDA device: no".
 std::string build_info_line();
