@@ -1,0 +1,39 @@
+// Device-agnostic dispatchers for the RL hot spots. Each op checks shapes once, then runs the CUDA
+// twin for CUDA tensors (when built with RARLHF_CUDA_KERNELS) or the CPU twin otherwise.
+// use_custom = false runs the plain LibTorch formulation instead (same results; for A/B runs and
+// as the reference in tests). All outputs are fp32, whatever the input precision.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <utility>
+
+namespace rarlhf {
+
+// log softmax(logits)[target] per row, without materialising the [..., V] log-softmax.
+// logits [..., V] fp32/bf16/fp16 (last dim contiguous; leading dims may be strided, e.g. a
+// [B, T, V] slice), targets [...] int64 in [0, V) -> fp32 [...]. Differentiable w.r.t. logits:
+// the forward saves only the per-row logsumexp; the backward recomputes softmax row by row and
+// writes grad_logits = g * (onehot - softmax) in the logits' dtype.
+at::Tensor token_logprobs(const at::Tensor& logits, const at::Tensor& targets, bool use_custom = true);
+
+// As token_logprobs, plus the entropy of each row's softmax, H = -sum p log p (also differentiable).
+// Returns {logprobs [...], entropy [...]}, both fp32.
+std::pair<at::Tensor, at::Tensor> token_logprobs_entropy(const at::Tensor& logits, const at::Tensor& targets,
+                                                         bool use_custom = true);
+
+// Generalised advantage estimation over [B, T] (TRL's compute_advantages): rewards and values are
+// multiplied by the mask first, so nothing beyond a row's last valid token contributes and the
+// bootstrap value after it is 0; delta_t = r_t + gamma * v_{t+1} - v_t, A_t = delta_t + gamma*lam*A_{t+1}.
+// Returns {advantages [B, T], returns = advantages + masked values [B, T]}. Not differentiable.
+std::pair<at::Tensor, at::Tensor> gae_scan(const at::Tensor& rewards, const at::Tensor& values, const at::Tensor& mask,
+                                           double gamma, double lam, bool use_custom = true);
+
+// (x - mean) * rsqrt(var + 1e-8) with mean and unbiased variance taken over mask != 0 (TRL's
+// masked_whiten / masked_var); + mean back when !shift_mean. Applied to every element. x and mask
+// have the same shape; needs a mask sum > 1. Not differentiable.
+at::Tensor masked_whiten(const at::Tensor& x, const at::Tensor& mask, bool shift_mean = true, bool use_custom = true);
+
+// True when this build has the CUDA twins linked in.
+bool cuda_kernels_built();
+
+}  // namespace rarlhf
