@@ -1,0 +1,579 @@
+// GPT-2 byte-level BPE: loading (tokenizer.json / vocab.json + merges.txt / encoder.json + vocab.bpe),
+// encode = special-token split -> GPT-2 pre-tokenisation -> bytes to symbols -> merges by rank
+// (lowest rank first, all its non-overlapping occurrences left to right, as in openai/gpt-2
+// encoder.py) -> ids, with a sharded thread-safe cache of merged pieces. decode maps ids back to bytes.
+#include "rarlhf/text/bpe_tokenizer.h"
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <queue>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "rarlhf/common/error.h"
+#include "rarlhf/common/fs.h"
+#include "text_internal.h"
+
+namespace rarlhf {
+namespace text_detail {
+
+// (left id, right id) -> (rank, merged id), open addressing: the hot lookup of the merge loop.
+class MergeTable {
+ public:
+  struct Hit {
+    int32_t rank;
+    int32_t merged;
+  };
+  void build(const std::vector<std::array<int32_t, 3>>& merges) {  // {left, right, merged}, index = rank
+    size_t cap = 16;
+    while (cap < merges.size() * 2) cap <<= 1;
+    slots_.assign(cap, Slot{kEmpty, 0, 0});
+    mask_ = cap - 1;
+    for (size_t r = 0; r < merges.size(); ++r) {
+      uint64_t key = make_key(merges[r][0], merges[r][1]);
+      size_t h = hash(key);
+      while (slots_[h].key != kEmpty && slots_[h].key != key) h = (h + 1) & mask_;
+      // A repeated pair takes its last rank, as dict(zip(merges, range(...))) does in encoder.py.
+      slots_[h] = Slot{key, static_cast<int32_t>(r), merges[r][2]};
+    }
+  }
+  // rank INT_MAX when the pair is not a merge.
+  Hit find(int32_t a, int32_t b) const {
+    uint64_t key = make_key(a, b);
+    size_t h = hash(key);
+    while (true) {
+      const Slot& s = slots_[h];
+      if (s.key == kEmpty) return {INT_MAX, -1};  // first: (-1, -1) (unknown bytes) has the empty key
+      if (s.key == key) return {s.rank, s.merged};
+      h = (h + 1) & mask_;
+    }
+  }
+
+ private:
+  static constexpr uint64_t kEmpty = ~0ull;
+  struct Slot {
+    uint64_t key;
+    int32_t rank;
+    int32_t merged;
+  };
+  static uint64_t make_key(int32_t a, int32_t b) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+  }
+  size_t hash(uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 20) & mask_; }
+  std::vector<Slot> slots_{Slot{kEmpty, 0, 0}};
+  size_t mask_ = 0;
+};
+
+struct BpeModel {
+  std::string source;                                   // path(s) for messages
+  std::unordered_map<std::string, int32_t> token_to_id;
+  std::vector<std::string> id_to_token;                 // "" for ids no token uses
+  std::vector<uint8_t> id_used;
+  std::vector<std::string> id_to_bytes;                 // what decode() emits per id
+  std::array<int32_t, 256> byte_id{};                   // id of each byte's symbol, -1 if none
+  int32_t unk_id = -1;
+  int32_t eos_id = -1;
+  std::vector<std::pair<std::string, int32_t>> specials;  // matched in text, longest first
+  MergeTable merges;
+};
+
+// Memo of piece bytes -> ids. Sharded so that threads encoding at once rarely wait on one lock.
+struct BpeCache {
+  static constexpr size_t kShards = 16;
+  static constexpr size_t kMaxPerShard = 1 << 16;  // bounded: a shard is cleared when full
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<std::string, std::vector<int32_t>> map;
+  };
+  std::array<Shard, kShards> shards;
+};
+
+namespace {
+
+// GPT-2's reversible byte -> unicode table: printable Latin-1 bytes map to themselves, the other
+// 68 bytes to U+0100.. in byte order (bytes_to_unicode() in openai/gpt-2 encoder.py).
+std::array<uint32_t, 256> byte_to_codepoint() {
+  std::array<uint32_t, 256> t{};
+  uint32_t next = 256;
+  for (int b = 0; b < 256; ++b) {
+    bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    t[b] = printable ? static_cast<uint32_t>(b) : next++;
+  }
+  return t;
+}
+
+void append_utf8(std::string& s, uint32_t cp) {
+  if (cp < 0x80) {
+    s += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    s += static_cast<char>(0xC0 | (cp >> 6));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    s += static_cast<char>(0xE0 | (cp >> 12));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    s += static_cast<char>(0xF0 | (cp >> 18));
+    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// Maps a vocab string in the byte-level alphabet back to bytes. Characters outside the alphabet
+// (possible in hand-made vocabs) pass through as their own UTF-8, like HF's ByteLevel decoder.
+std::string token_bytes(const std::string& tok, const std::array<int16_t, 512>& cp_to_byte) {
+  std::string out;
+  size_t i = 0;
+  while (i < tok.size()) {
+    unsigned char b0 = static_cast<unsigned char>(tok[i]);
+    int len = b0 < 0x80 ? 1 : b0 < 0xE0 ? 2 : b0 < 0xF0 ? 3 : 4;
+    if (i + len > tok.size()) len = 1;
+    uint32_t cp = b0;
+    if (len == 2) cp = ((b0 & 0x1F) << 6) | (tok[i + 1] & 0x3F);
+    if (len == 3) cp = ((b0 & 0x0F) << 12) | ((tok[i + 1] & 0x3F) << 6) | (tok[i + 2] & 0x3F);
+    if (len == 4) cp = ((b0 & 0x07) << 18) | ((tok[i + 1] & 0x3F) << 12) | ((tok[i + 2] & 0x3F) << 6) | (tok[i + 3] & 0x3F);
+    if (cp < cp_to_byte.size() && cp_to_byte[cp] >= 0) {
+      out += static_cast<char>(cp_to_byte[cp]);
+    } else {
+      out.append(tok, i, len);
+    }
+    i += len;
+  }
+  return out;
+}
+
+nlohmann::json parse_json_file(const std::string& path) {
+  std::string content = read_file(path);
+  try {
+    return nlohmann::json::parse(content);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw IoError(path + ": invalid JSON (" + e.what() + "); replace it with a valid tokenizer file");
+  }
+}
+
+// {"token": id, ...} -> model vocab. `where` names the file (and JSON path) in messages.
+void load_vocab(BpeModel& m, const nlohmann::json& vocab, const std::string& where) {
+  if (!vocab.is_object()) {
+    throw IoError(where + ": expected a JSON object {\"token\": id, ...}; use GPT-2's encoder.json / vocab.json");
+  }
+  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
+        it.value().get<int64_t>() >= (int64_t{1} << 30)) {
+      throw IoError(where + ": token " + nlohmann::json(it.key()).dump() + " has id " + it.value().dump() +
+                    "; ids must be integers in [0, 2^30)");
+    }
+    int32_t id = static_cast<int32_t>(it.value().get<int64_t>());
+    if (static_cast<size_t>(id) >= m.id_to_token.size()) {
+      m.id_to_token.resize(id + 1);
+      m.id_used.resize(id + 1, 0);
+    }
+    if (m.id_used[id]) {
+      throw IoError(where + ": id " + std::to_string(id) + " is used by both " + nlohmann::json(m.id_to_token[id]).dump() +
+                    " and " + nlohmann::json(it.key()).dump() + "; each id must name one token");
+    }
+    m.id_used[id] = 1;
+    m.id_to_token[id] = it.key();
+    m.token_to_id[it.key()] = id;
+  }
+  if (m.token_to_id.empty()) throw IoError(where + ": the vocab is empty; use a GPT-2 style vocab file");
+}
+
+// Splits one merges line "a b" into ids; throws IoError naming `where` (file:line or JSON path).
+std::array<int32_t, 3> resolve_merge(const BpeModel& m, const std::string& a, const std::string& b,
+                                     const std::string& where) {
+  std::array<int32_t, 3> r{};
+  const std::string* parts[3] = {&a, &b, nullptr};
+  std::string merged = a + b;
+  parts[2] = &merged;
+  for (int k = 0; k < 3; ++k) {
+    auto it = m.token_to_id.find(*parts[k]);
+    if (it == m.token_to_id.end()) {
+      throw IoError(where + ": merge \"" + a + " " + b + "\" uses " + nlohmann::json(*parts[k]).dump() +
+                    ", which is not in the vocab; the vocab and merges files do not belong together");
+    }
+    r[k] = it->second;
+  }
+  return r;
+}
+
+std::vector<std::array<int32_t, 3>> load_merges_txt(const BpeModel& m, const std::string& path) {
+  std::string content = read_file(path);
+  std::vector<std::array<int32_t, 3>> merges;
+  size_t pos = 0;
+  size_t line_no = 0;
+  while (pos < content.size()) {
+    size_t nl = content.find('\n', pos);
+    if (nl == std::string::npos) nl = content.size();
+    std::string line = content.substr(pos, nl - pos);
+    pos = nl + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line.rfind("#version", 0) == 0) continue;
+    size_t sp = line.find(' ');
+    if (sp == std::string::npos || sp == 0 || sp + 1 == line.size() || line.find(' ', sp + 1) != std::string::npos) {
+      throw IoError(path + ": line " + std::to_string(line_no) + ": expected two tokens separated by one space, got " +
+                    nlohmann::json(line).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                    "; use a GPT-2 merges.txt / vocab.bpe");
+    }
+    merges.push_back(resolve_merge(m, line.substr(0, sp), line.substr(sp + 1),
+                                   path + ": line " + std::to_string(line_no)));
+  }
+  return merges;
+}
+
+void add_special(BpeModel& m, const std::string& content, int32_t id) {
+  for (auto& s : m.specials) {
+    if (s.first == content) return;
+  }
+  m.specials.emplace_back(content, id);
+}
+
+// Derived tables shared by every loader: byte symbols, decode bytes, unk / eos, merge table.
+void finish(BpeModel& m, const std::vector<std::array<int32_t, 3>>& merges) {
+  auto b2c = byte_to_codepoint();
+  std::array<int16_t, 512> c2b;
+  c2b.fill(-1);
+  for (int b = 0; b < 256; ++b) c2b[b2c[b]] = static_cast<int16_t>(b);
+
+  bool missing_byte = false;
+  for (int b = 0; b < 256; ++b) {
+    std::string sym;
+    append_utf8(sym, b2c[b]);
+    auto it = m.token_to_id.find(sym);
+    m.byte_id[b] = it == m.token_to_id.end() ? -1 : it->second;
+    missing_byte |= m.byte_id[b] < 0;
+  }
+  if (m.unk_id < 0) {
+    auto it = m.token_to_id.find("<unk>");
+    if (it != m.token_to_id.end()) m.unk_id = it->second;
+  }
+  if (missing_byte && m.unk_id < 0) {
+    throw IoError(m.source + ": the vocab lacks some of the 256 byte symbols and has no <unk>; "
+                  "this is not a byte-level BPE vocab (use GPT-2's vocab.json / encoder.json)");
+  }
+  auto eos = m.token_to_id.find("<|endoftext|>");
+  if (eos != m.token_to_id.end()) {
+    m.eos_id = eos->second;
+    add_special(m, "<|endoftext|>", m.eos_id);
+  }
+  std::sort(m.specials.begin(), m.specials.end(),
+            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+
+  m.id_to_bytes.resize(m.id_to_token.size());
+  for (size_t id = 0; id < m.id_to_token.size(); ++id) {
+    if (m.id_used[id]) m.id_to_bytes[id] = token_bytes(m.id_to_token[id], c2b);
+  }
+  for (const auto& s : m.specials) m.id_to_bytes[s.second] = s.first;  // added tokens decode literally
+  m.merges.build(merges);
+}
+
+std::shared_ptr<BpeModel> load_vocab_merges(const std::string& vocab_path, const std::string& merges_path) {
+  auto m = std::make_shared<BpeModel>();
+  m->source = vocab_path + " + " + merges_path;
+  load_vocab(*m, parse_json_file(vocab_path), vocab_path);
+  auto merges = load_merges_txt(*m, merges_path);
+  finish(*m, merges);
+  return m;
+}
+
+std::shared_ptr<BpeModel> load_tokenizer_json(const std::string& path) {
+  nlohmann::json j = parse_json_file(path);
+  auto m = std::make_shared<BpeModel>();
+  m->source = path;
+  if (!j.is_object() || !j.contains("model") || !j["model"].is_object()) {
+    throw IoError(path + ": no \"model\" object; expected a Hugging Face tokenizer.json");
+  }
+  const auto& model = j["model"];
+  std::string type = model.value("type", std::string("BPE"));
+  if (type != "BPE") {
+    throw IoError(path + ": model.type is \"" + type + "\"; only byte-level BPE (GPT-2 family) is supported here");
+  }
+  if (j.contains("pre_tokenizer") && j["pre_tokenizer"].is_object()) {
+    const auto& pt = j["pre_tokenizer"];
+    if (pt.value("type", std::string()) != "ByteLevel" || pt.value("add_prefix_space", false)) {
+      throw IoError(path + ": pre_tokenizer is " + pt.dump() +
+                    "; only GPT-2's ByteLevel pre-tokenizer with add_prefix_space=false is supported");
+    }
+  }
+  if (!model.contains("vocab")) throw IoError(path + ": model.vocab is missing; expected a BPE tokenizer.json");
+  load_vocab(*m, model["vocab"], path + ": model.vocab");
+  if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
+    for (const auto& t : j["added_tokens"]) {
+      if (!t.is_object() || !t.contains("id") || !t.contains("content") || !t["id"].is_number_integer() ||
+          !t["content"].is_string() || t["id"].get<int64_t>() < 0 || t["id"].get<int64_t>() >= (int64_t{1} << 30)) {
+        throw IoError(path + ": added_tokens entry " + t.dump() + " needs an integer \"id\" and a string \"content\"");
+      }
+      int32_t id = static_cast<int32_t>(t["id"].get<int64_t>());
+      std::string content = t["content"].get<std::string>();
+      if (static_cast<size_t>(id) >= m->id_to_token.size()) {
+        m->id_to_token.resize(id + 1);
+        m->id_used.resize(id + 1, 0);
+      }
+      if (m->id_used[id] && m->id_to_token[id] != content) {
+        throw IoError(path + ": added token " + nlohmann::json(content).dump() + " reuses id " + std::to_string(id) +
+                      " of " + nlohmann::json(m->id_to_token[id]).dump() + "; fix added_tokens");
+      }
+      m->id_used[id] = 1;
+      m->id_to_token[id] = content;
+      m->token_to_id[content] = id;
+      add_special(*m, content, id);
+    }
+  }
+  if (model.contains("unk_token") && model["unk_token"].is_string()) {
+    auto it = m->token_to_id.find(model["unk_token"].get<std::string>());
+    if (it != m->token_to_id.end()) m->unk_id = it->second;
+  }
+  if (!model.contains("merges") || !model["merges"].is_array()) {
+    throw IoError(path + ": model.merges is missing or not an array; expected a BPE tokenizer.json");
+  }
+  std::vector<std::array<int32_t, 3>> merges;
+  const auto& mj = model["merges"];
+  for (size_t i = 0; i < mj.size(); ++i) {
+    std::string where = path + ": model.merges[" + std::to_string(i) + "]";
+    const auto& e = mj[i];
+    std::string a, b;
+    if (e.is_string()) {  // "a b" (tokenizers < 0.20)
+      const std::string& s = e.get_ref<const std::string&>();
+      size_t sp = s.find(' ');
+      if (sp == std::string::npos || sp == 0 || sp + 1 == s.size() || s.find(' ', sp + 1) != std::string::npos) {
+        throw IoError(where + ": expected \"a b\", got " + e.dump() + "; fix the merges list");
+      }
+      a = s.substr(0, sp);
+      b = s.substr(sp + 1);
+    } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {  // ["a", "b"]
+      a = e[0].get<std::string>();
+      b = e[1].get<std::string>();
+    } else {
+      throw IoError(where + ": expected \"a b\" or [\"a\", \"b\"], got " + e.dump() + "; fix the merges list");
+    }
+    merges.push_back(resolve_merge(*m, a, b, where));
+  }
+  finish(*m, merges);
+  return m;
+}
+
+// Applies the merges to one piece's symbols in place. Semantics of encoder.py's bpe(): find the
+// lowest-ranked adjacent pair, merge all its non-overlapping occurrences left to right, repeat.
+void merge_small(const MergeTable& table, std::vector<int32_t>& w) {
+  while (w.size() > 1) {
+    int32_t best = INT_MAX, left = 0, right = 0, merged = 0;
+    for (size_t k = 0; k + 1 < w.size(); ++k) {
+      auto hit = table.find(w[k], w[k + 1]);
+      if (hit.rank < best) {
+        best = hit.rank;
+        left = w[k];
+        right = w[k + 1];
+        merged = hit.merged;
+      }
+    }
+    if (best == INT_MAX) return;
+    size_t out = 0;
+    for (size_t k = 0; k < w.size();) {
+      if (k + 1 < w.size() && w[k] == left && w[k + 1] == right) {
+        w[out++] = merged;
+        k += 2;
+      } else {
+        w[out++] = w[k++];
+      }
+    }
+    w.resize(out);
+  }
+}
+
+// The same semantics in O(n log n) for long pieces (a run of thousands of non-space characters):
+// a heap of (rank, position) over a linked list. Pairs created while merging rank r are held back
+// until every occurrence of r present at the start of the pass is merged, exactly like a full pass.
+void merge_large(const MergeTable& table, std::vector<int32_t>& w) {
+  const int n = static_cast<int>(w.size());
+  std::vector<int> prev(n), next(n);
+  for (int k = 0; k < n; ++k) {
+    prev[k] = k - 1;
+    next[k] = k + 1 < n ? k + 1 : -1;
+  }
+  struct Cand {
+    int32_t rank;
+    int pos;       // left node
+    int32_t left;  // symbols at push time: a stale entry no longer matches
+    int32_t right;
+    bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+  };
+  std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;
+  auto consider = [&](int p, std::vector<Cand>* sink) {
+    if (p < 0 || next[p] < 0) return;
+    auto hit = table.find(w[p], w[next[p]]);
+    if (hit.rank == INT_MAX) return;
+    Cand c{hit.rank, p, w[p], w[next[p]]};
+    if (sink) {
+      sink->push_back(c);
+    } else {
+      heap.push(c);
+    }
+  };
+  for (int k = 0; k + 1 < n; ++k) consider(k, nullptr);
+  std::vector<uint8_t> alive(n, 1);
+  std::vector<Cand> pending;
+  while (!heap.empty()) {
+    Cand c = heap.top();
+    heap.pop();
+    int p = c.pos;
+    if (alive[p] && next[p] >= 0 && w[p] == c.left && w[next[p]] == c.right) {
+      int q = next[p];
+      w[p] = table.find(c.left, c.right).merged;
+      alive[q] = 0;
+      next[p] = next[q];
+      if (next[q] >= 0) prev[next[q]] = p;
+      consider(prev[p], &pending);
+      consider(p, &pending);
+    }
+    if (heap.empty() || heap.top().rank != c.rank) {
+      for (const auto& x : pending) heap.push(x);
+      pending.clear();
+    }
+  }
+  std::vector<int32_t> out;
+  for (int k = 0; k >= 0 && k < n; k = next[k]) out.push_back(w[k]);
+  w.swap(out);
+}
+
+constexpr size_t kLargePiece = 64;     // symbols: above this the heap version is faster
+constexpr size_t kMaxCachedPiece = 256;  // bytes: longer pieces are rare, do not cache them
+
+}  // namespace
+
+}  // namespace text_detail
+
+using text_detail::BpeCache;
+using text_detail::BpeModel;
+
+BpeTokenizer::BpeTokenizer(std::shared_ptr<const BpeModel> model)
+    : model_(std::move(model)), cache_(std::make_shared<BpeCache>()) {}
+
+BpeTokenizer BpeTokenizer::from_files(const std::string& vocab_json, const std::string& merges_txt) {
+  return BpeTokenizer(text_detail::load_vocab_merges(vocab_json, merges_txt));
+}
+
+BpeTokenizer BpeTokenizer::from_dir(const std::string& dir) {
+  auto in = [&](const char* name) { return dir + "/" + name; };
+  if (file_exists(in("tokenizer.json"))) return BpeTokenizer(text_detail::load_tokenizer_json(in("tokenizer.json")));
+  if (file_exists(in("vocab.json")) && file_exists(in("merges.txt"))) {
+    return from_files(in("vocab.json"), in("merges.txt"));
+  }
+  if (file_exists(in("encoder.json")) && file_exists(in("vocab.bpe"))) {
+    return from_files(in("encoder.json"), in("vocab.bpe"));
+  }
+  throw IoError(dir + ": no tokenizer.json, vocab.json + merges.txt, or encoder.json + vocab.bpe; "
+                "point --tokenizer at a GPT-2 tokenizer folder (scripts/fetch_assets.sh installs one in assets/gpt2)");
+}
+
+std::vector<int64_t> BpeTokenizer::encode(const std::string& text) const {
+  const BpeModel& m = *model_;
+  std::vector<int64_t> out;
+  out.reserve(text.size() / 3 + 4);
+  thread_local std::vector<text_detail::Char> chars;
+  thread_local std::vector<int32_t> sym;
+
+  auto encode_piece = [&](const char* p, size_t len) {
+    if (len == 1) {
+      int32_t id = m.byte_id[static_cast<unsigned char>(p[0])];
+      out.push_back(id >= 0 ? id : m.unk_id);
+      return;
+    }
+    const bool cacheable = len <= text_detail::kMaxCachedPiece;
+    std::string key;
+    BpeCache::Shard* shard = nullptr;
+    if (cacheable) {
+      key.assign(p, len);
+      shard = &cache_->shards[std::hash<std::string>{}(key) % BpeCache::kShards];
+      std::lock_guard<std::mutex> lock(shard->mu);
+      auto it = shard->map.find(key);
+      if (it != shard->map.end()) {
+        for (int32_t id : it->second) out.push_back(id);
+        return;
+      }
+    }
+    sym.resize(len);
+    for (size_t k = 0; k < len; ++k) sym[k] = m.byte_id[static_cast<unsigned char>(p[k])];
+    if (len > text_detail::kLargePiece) {
+      text_detail::merge_large(m.merges, sym);
+    } else {
+      text_detail::merge_small(m.merges, sym);
+    }
+    for (auto& id : sym) {
+      if (id < 0) id = m.unk_id;  // a byte the vocab lacks (only possible when it has <unk>)
+      out.push_back(id);
+    }
+    if (cacheable) {
+      std::lock_guard<std::mutex> lock(shard->mu);
+      if (shard->map.size() >= BpeCache::kMaxPerShard) shard->map.clear();
+      shard->map.emplace(std::move(key), sym);
+    }
+  };
+  auto encode_segment = [&](size_t begin, size_t end) {
+    const char* base = text.data() + begin;
+    text_detail::pretokenize(base, end - begin, chars,
+                             [&](size_t b, size_t e) { encode_piece(base + b, e - b); });
+  };
+
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t hit = std::string::npos;
+    const std::pair<std::string, int32_t>* special = nullptr;
+    for (const auto& s : m.specials) {  // longest first: at a tie the longer special wins
+      size_t f = text.find(s.first, pos);
+      if (f < hit) {
+        hit = f;
+        special = &s;
+      }
+    }
+    size_t seg_end = hit == std::string::npos ? text.size() : hit;
+    if (seg_end > pos) encode_segment(pos, seg_end);
+    if (!special) break;
+    out.push_back(special->second);
+    pos = hit + special->first.size();
+  }
+  return out;
+}
+
+std::string BpeTokenizer::decode(const std::vector<int64_t>& ids) const {
+  const BpeModel& m = *model_;
+  std::string out;
+  for (int64_t id : ids) {
+    if (id < 0 || id >= static_cast<int64_t>(m.id_to_token.size()) || !m.id_used[id]) {
+      throw std::out_of_range("token id " + std::to_string(id) + " is not in the vocab of " + m.source + " (size " +
+                              std::to_string(vocab_size()) + ")");
+    }
+    out += m.id_to_bytes[id];
+  }
+  return out;
+}
+
+int64_t BpeTokenizer::eos_id() const {
+  if (model_->eos_id < 0) {
+    throw IoError(model_->source + ": the vocab has no <|endoftext|> token; use a GPT-2 tokenizer that defines it");
+  }
+  return model_->eos_id;
+}
+
+int64_t BpeTokenizer::vocab_size() const { return static_cast<int64_t>(model_->id_to_token.size()); }
+
+std::string BpeTokenizer::token(int64_t id) const {
+  if (id < 0 || id >= vocab_size() || !model_->id_used[id]) {
+    throw std::out_of_range("token id " + std::to_string(id) + " is not in the vocab of " + model_->source +
+                            " (size " + std::to_string(vocab_size()) + ")");
+  }
+  return model_->id_to_token[id];
+}
+
+int64_t BpeTokenizer::token_to_id(const std::string& token) const {
+  auto it = model_->token_to_id.find(token);
+  return it == model_->token_to_id.end() ? -1 : it->second;
+}
+
+const std::string& BpeTokenizer::source() const { return model_->source; }
+
+}  // namespace rarlhf
