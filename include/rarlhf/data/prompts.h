@@ -1,0 +1,52 @@
+// Prompts from dataset texts (paper §1.6: prompt = the first N GPT-2 tokens of a text, and the
+// query text is the decode of those tokens), class resampling (Jigsaw/RTP: train 70/30
+// non-toxic/toxic, test 50/50) and seeded, platform-independent shuffling for num_prompts.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rarlhf/data/dataset.h"
+#include "rarlhf/text/bpe_tokenizer.h"
+
+namespace rarlhf {
+
+struct Prompt {
+  std::string text;           // decode(ids); a cut through a multi-byte character stays as bytes
+  std::vector<int64_t> ids;   // the first prompt_tokens tokens of the text (all of them if fewer)
+  std::string label;
+  double given_score = NAN;   // the dataset's score of the whole source text (not of the prompt)
+  std::string where;          // source file:line
+};
+
+// One prompt per example, in order. No BOS/EOS is added. Texts that encode to no token are
+// skipped. Throws ConfigError when prompt_tokens <= 0.
+std::vector<Prompt> build_prompts(const std::vector<TextExample>& examples, const BpeTokenizer& tok,
+                                  int64_t prompt_tokens);
+
+// A permutation of 0..n-1 from a Fisher-Yates shuffle driven by splitmix64(seed): the same on
+// every platform and compiler (std::shuffle/uniform_int_distribution are not).
+std::vector<size_t> shuffled_indices(size_t n, uint64_t seed);
+
+// The first n items of a seeded shuffle (all of them, shuffled, if n == 0 or n >= size), like
+// HF datasets' shuffle(seed).select(range(n)) (not the same permutation as numpy's).
+template <class T>
+std::vector<T> shuffle_select(const std::vector<T>& items, size_t n, uint64_t seed) {
+  std::vector<size_t> idx = shuffled_indices(items.size(), seed);
+  if (n == 0 || n > idx.size()) n = idx.size();
+  std::vector<T> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.push_back(items[idx[i]]);
+  return out;
+}
+
+// Resamples without replacement so that round(total * positive_fraction) examples carry
+// positive_label and the rest do not. total = 0: the largest total both classes allow. The
+// kept examples stay in their original order. Throws ConfigError when a class is too small or
+// positive_fraction is not in (0, 1).
+std::vector<TextExample> resample_classes(const std::vector<TextExample>& examples,
+                                          const std::string& positive_label, double positive_fraction,
+                                          uint64_t seed, int64_t total = 0);
+
+}  // namespace rarlhf

@@ -1,0 +1,106 @@
+// Prompt building, seeded shuffling and class resampling: see include/rarlhf/data/prompts.h.
+#include "rarlhf/data/prompts.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "rarlhf/common/error.h"
+
+namespace rarlhf {
+namespace {
+
+// splitmix64 (Steele, Lea & Flood 2014): small, fast, and fully specified.
+struct SplitMix64 {
+  uint64_t state;
+  uint64_t next() {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, n) by rejection (no modulo bias).
+  uint64_t below(uint64_t n) {
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    uint64_t x;
+    do {
+      x = next();
+    } while (x >= limit);
+    return x % n;
+  }
+};
+
+}  // namespace
+
+std::vector<Prompt> build_prompts(const std::vector<TextExample>& examples, const BpeTokenizer& tok,
+                                  int64_t prompt_tokens) {
+  if (prompt_tokens <= 0) {
+    throw ConfigError("data.prompt_tokens: " + std::to_string(prompt_tokens) + " must be > 0");
+  }
+  std::vector<Prompt> out;
+  out.reserve(examples.size());
+  for (const auto& ex : examples) {
+    std::vector<int64_t> ids = tok.encode(ex.text);
+    if (ids.empty()) continue;
+    if (static_cast<int64_t>(ids.size()) > prompt_tokens) ids.resize(static_cast<size_t>(prompt_tokens));
+    Prompt p;
+    p.text = tok.decode(ids);
+    p.ids = std::move(ids);
+    p.label = ex.label;
+    p.given_score = ex.given_score;
+    p.where = ex.where;
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+std::vector<size_t> shuffled_indices(size_t n, uint64_t seed) {
+  std::vector<size_t> idx(n);
+  std::iota(idx.begin(), idx.end(), 0);
+  SplitMix64 rng{seed};
+  for (size_t i = n; i > 1; --i) std::swap(idx[i - 1], idx[rng.below(i)]);
+  return idx;
+}
+
+std::vector<TextExample> resample_classes(const std::vector<TextExample>& examples,
+                                          const std::string& positive_label, double positive_fraction,
+                                          uint64_t seed, int64_t total) {
+  if (!(positive_fraction > 0.0 && positive_fraction < 1.0)) {
+    throw ConfigError("resample: positive fraction " + std::to_string(positive_fraction) + " must be in (0, 1)");
+  }
+  std::vector<size_t> pos, neg;
+  for (size_t i = 0; i < examples.size(); ++i) (examples[i].label == positive_label ? pos : neg).push_back(i);
+  const int64_t P = static_cast<int64_t>(pos.size()), N = static_cast<int64_t>(neg.size());
+  if (P == 0 || N == 0) {
+    throw ConfigError("resample: " + std::to_string(P) + " examples labelled '" + positive_label + "' and " +
+                      std::to_string(N) + " others; both classes are needed (check the label name)");
+  }
+  auto n_pos = [&](int64_t t) { return static_cast<int64_t>(std::llround(static_cast<double>(t) * positive_fraction)); };
+  auto fits = [&](int64_t t) { return n_pos(t) <= P && t - n_pos(t) <= N; };
+  if (total <= 0) {
+    total = static_cast<int64_t>(std::min(static_cast<double>(P) / positive_fraction,
+                                          static_cast<double>(N) / (1.0 - positive_fraction)));
+    while (total > 0 && !fits(total)) --total;
+    while (fits(total + 1)) ++total;
+  }
+  if (total <= 0 || !fits(total)) {
+    throw ConfigError("resample: cannot take " + std::to_string(total) + " examples with " +
+                      std::to_string(positive_fraction) + " labelled '" + positive_label + "' from " +
+                      std::to_string(P) + " such and " + std::to_string(N) + " others; lower the total or " +
+                      "check the labels");
+  }
+  const int64_t k_pos = n_pos(total), k_neg = total - k_pos;
+  std::vector<size_t> keep;
+  keep.reserve(static_cast<size_t>(total));
+  // Independent streams per class so that changing one class's size leaves the other's pick alone.
+  std::vector<size_t> order = shuffled_indices(pos.size(), seed);
+  for (int64_t i = 0; i < k_pos; ++i) keep.push_back(pos[order[static_cast<size_t>(i)]]);
+  order = shuffled_indices(neg.size(), seed ^ 0xD1B54A32D192ED03ULL);
+  for (int64_t i = 0; i < k_neg; ++i) keep.push_back(neg[order[static_cast<size_t>(i)]]);
+  std::sort(keep.begin(), keep.end());
+  std::vector<TextExample> out;
+  out.reserve(keep.size());
+  for (size_t i : keep) out.push_back(examples[i]);
+  return out;
+}
+
+}  // namespace rarlhf
