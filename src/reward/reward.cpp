@@ -1,0 +1,145 @@
+// The reward factory and the two reward models: VADER compound and a Hugging Face classifier
+// logit, each mapped through reward = sign * scale * raw (reward.h).
+#include "rarlhf/reward/reward.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "rarlhf/common/error.h"
+#include "rarlhf/common/log.h"
+#include "rarlhf/reward/hf_classifier.h"
+#include "rarlhf/reward/vader.h"
+#include "rarlhf/text/bpe_tokenizer.h"
+#include "rarlhf/text/wordpiece.h"
+
+namespace rarlhf {
+namespace {
+
+std::string num(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+class VaderReward : public RewardModel {
+ public:
+  explicit VaderReward(const RewardConfig& cfg) : cfg_(cfg), vader_(Vader::from_file(cfg.lexicon)) {}
+  std::vector<double> score(const std::vector<std::string>& texts) override {
+    std::vector<double> out(texts.size());
+    for (size_t i = 0; i < texts.size(); ++i) out[i] = cfg_.sign * cfg_.scale * vader_.compound(texts[i]);
+    return out;
+  }
+  std::string describe() const override {
+    return "vader(" + cfg_.lexicon + ", sign " + num(cfg_.sign) + ", scale " + num(cfg_.scale) + ")";
+  }
+
+ private:
+  RewardConfig cfg_;
+  Vader vader_;
+};
+
+}  // namespace
+
+ClassifierReward::ClassifierReward(const RewardConfig& cfg, const at::Device& device) : cfg_(cfg) {
+  model_ = SequenceClassifier::load(cfg.path, device);
+  const ClassifierConfig& mc = model_.config();
+  if (cfg.label_index < 0 || cfg.label_index >= mc.num_labels)
+    throw ConfigError("reward.label_index: " + std::to_string(cfg.label_index) + " is outside [0, " +
+                      std::to_string(mc.num_labels) + ") for " + cfg.path + " (" + std::to_string(mc.num_labels) +
+                      " labels)");
+  if (mc.arch == ClassifierArch::kRoberta) {
+    bpe_ = std::make_unique<BpeTokenizer>(BpeTokenizer::from_dir(cfg.path));
+    bos_ = bpe_->token_to_id("<s>");
+    eos_ = bpe_->token_to_id("</s>");
+    if (bos_ < 0 || eos_ < 0)
+      throw IoError(cfg.path + ": the RoBERTa vocab has no <s> or </s> token; is this a RoBERTa tokenizer?");
+    pad_ = mc.pad_token_id;  // positions are computed from it, so it must be the config's id
+    int64_t vocab_pad = bpe_->token_to_id("<pad>");
+    if (vocab_pad >= 0 && vocab_pad != pad_)
+      RARLHF_LOG_WARN("{}: config.json pad_token_id {} differs from the vocab's <pad> {}; using {}", cfg.path, pad_,
+                      vocab_pad, pad_);
+  } else {
+    wordpiece_ = std::make_unique<WordPieceTokenizer>(WordPieceTokenizer::from_dir(cfg.path));
+    pad_ = wordpiece_->pad_id();
+  }
+  max_tokens_ = std::min<int64_t>(cfg.max_length, mc.max_tokens());
+}
+
+ClassifierReward::~ClassifierReward() = default;
+
+std::vector<int64_t> ClassifierReward::encode(const std::string& text) const {
+  if (wordpiece_) return wordpiece_->encode(text, max_tokens_);
+  std::vector<int64_t> body = bpe_->encode(text);
+  std::vector<int64_t> ids;
+  ids.reserve(std::min<size_t>(body.size(), max_tokens_) + 2);
+  ids.push_back(bos_);
+  for (size_t i = 0; i < body.size() && static_cast<int64_t>(ids.size()) < max_tokens_ - 1; ++i) ids.push_back(body[i]);
+  ids.push_back(eos_);
+  return ids;
+}
+
+at::Tensor ClassifierReward::logits(const std::vector<std::string>& texts) const {
+  const int64_t n = static_cast<int64_t>(texts.size());
+  at::Tensor out = at::empty({n, model_.config().num_labels}, at::kFloat);
+  for (int64_t start = 0; start < n; start += cfg_.batch_size) {
+    const int64_t end = std::min(n, start + cfg_.batch_size);
+    std::vector<std::vector<int64_t>> enc;
+    int64_t width = 1;
+    for (int64_t i = start; i < end; ++i) {
+      enc.push_back(encode(texts[i]));
+      width = std::max<int64_t>(width, enc.back().size());
+    }
+    // Right padding, as Hugging Face tokenizers pad these models.
+    at::Tensor ids = at::full({end - start, width}, pad_, at::kLong);
+    at::Tensor mask = at::zeros({end - start, width}, at::kLong);
+    auto ids_a = ids.accessor<int64_t, 2>();
+    auto mask_a = mask.accessor<int64_t, 2>();
+    for (size_t r = 0; r < enc.size(); ++r) {
+      for (size_t t = 0; t < enc[r].size(); ++t) {
+        ids_a[r][t] = enc[r][t];
+        mask_a[r][t] = 1;
+      }
+    }
+    out.slice(0, start, end).copy_(model_.forward(ids, mask).to(at::kCPU));
+  }
+  return out;
+}
+
+std::vector<double> ClassifierReward::score(const std::vector<std::string>& texts) {
+  at::Tensor l = logits(texts).select(1, cfg_.label_index).to(at::kDouble).contiguous();
+  std::vector<double> out(l.data_ptr<double>(), l.data_ptr<double>() + l.numel());
+  for (double& v : out) v *= cfg_.sign * cfg_.scale;
+  return out;
+}
+
+std::string ClassifierReward::describe() const {
+  static const char* names[] = {"bert", "distilbert", "roberta"};
+  return "hf_classifier(" + cfg_.path + ", " + names[static_cast<int>(model_.config().arch)] + ", label " +
+         std::to_string(cfg_.label_index) + ", sign " + num(cfg_.sign) + ", scale " + num(cfg_.scale) +
+         ", max_tokens " + std::to_string(max_tokens_) + ", device " + model_.device().str() + ")";
+}
+
+std::unique_ptr<RewardModel> make_reward(const RewardConfig& cfg, const at::Device& device) {
+  if (!std::isfinite(cfg.sign) || !std::isfinite(cfg.scale))
+    throw ConfigError("reward.sign / reward.scale: must be finite numbers");
+  if (cfg.type == "vader") {
+    if (cfg.lexicon.empty())
+      throw ConfigError("reward.lexicon: empty; set it to a vader_lexicon.txt (scripts/fetch_assets.sh puts one at "
+                        "assets/vader/vader_lexicon.txt)");
+    return std::make_unique<VaderReward>(cfg);
+  }
+  if (cfg.type == "hf_classifier") {
+    if (cfg.path.empty())
+      throw ConfigError("reward.path: empty; set it to a Hugging Face classifier directory (config.json, "
+                        "model.safetensors, tokenizer files)");
+    if (cfg.batch_size < 1) throw ConfigError("reward.batch_size: must be >= 1");
+    if (cfg.max_length < 2) throw ConfigError("reward.max_length: must be >= 2 (room for the special tokens)");
+    return std::make_unique<ClassifierReward>(cfg, device);
+  }
+  throw ConfigError("reward.type: \"" + cfg.type + "\" is unknown; use vader or hf_classifier");
+}
+
+}  // namespace rarlhf
