@@ -1,0 +1,33 @@
+// Batched autoregressive sampling from a GPT-2 policy with a preallocated KV cache: temperature,
+// top-k, top-p, greedy, min_new_tokens (EOS suppressed until reached), pad-after-EOS masking. Draws
+// come from a CPU generator seeded per call (inverse-CDF sampling on the model's device), so the same
+// seed gives the same samples whatever else used torch's RNG.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "rarlhf/config/config.h"
+#include "rarlhf/model/gpt2.h"
+
+namespace rarlhf {
+
+// All tensors live on the model's device.
+struct GenerationResult {
+  at::Tensor query_ids, query_mask;        // [B,P] left-padded (pad id = eos), 1 = prompt token
+  at::Tensor response_ids, response_mask;  // [B,R], R = max_new_tokens; mask 1 up to and including the first EOS
+  at::Tensor response_logprobs;            // [B,R] fp32 log softmax(logits / temperature) of the drawn token,
+                                           // before top-k/top-p/EOS suppression; 0 where masked.
+                                           // Defined only when requested.
+};
+
+// prompts: token ids, each non-empty; P + max_new_tokens must fit n_positions (ConfigError otherwise).
+GenerationResult generate(Gpt2& model, const std::vector<std::vector<int64_t>>& prompts, const GenerateConfig& cfg,
+                          int64_t eos_id, uint64_t seed, bool return_logprobs = false);
+
+// The logits filter used by generate, exposed for tests: temperature, then EOS -> -inf when
+// suppress_eos, then top-k, then top-p (smallest set of tokens whose probability reaches top_p).
+at::Tensor process_logits(const at::Tensor& logits, const GenerateConfig& cfg, int64_t eos_id, bool suppress_eos);
+
+}  // namespace rarlhf

@@ -1,0 +1,131 @@
+// Batched KV-cache sampling: see include/rarlhf/generate/sampler.h. One prefill over the left-padded
+// prompts, then one single-token step per new token writing into the preallocated cache. Finished
+// rows keep stepping (their tokens become pad and are masked) so shapes stay static; the loop stops
+// early only when every row has finished.
+#include "rarlhf/generate/sampler.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/GradMode.h>
+
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "rarlhf/common/error.h"
+
+namespace rarlhf {
+
+at::Tensor process_logits(const at::Tensor& logits, const GenerateConfig& cfg, int64_t eos_id, bool suppress_eos) {
+  TORCH_CHECK(logits.dim() == 2, "process_logits: logits must be [B, V]");
+  const double neg_inf = -std::numeric_limits<double>::infinity();
+  at::Tensor x = logits.to(at::kFloat);
+  x = (!cfg.greedy && cfg.temperature != 1.0) ? x / cfg.temperature : x.clone();
+  if (suppress_eos && eos_id >= 0 && eos_id < x.size(1)) x.select(1, eos_id).fill_(neg_inf);
+  const int64_t V = x.size(1);
+  if (cfg.top_k > 0 && cfg.top_k < V) {
+    auto kth = std::get<0>(x.topk(cfg.top_k, 1)).narrow(1, cfg.top_k - 1, 1);  // [B, 1]
+    x.masked_fill_(x < kth, neg_inf);
+  }
+  if (cfg.top_p < 1.0) {
+    auto sorted = x.sort(1, /*descending=*/true);
+    at::Tensor vals = std::get<0>(sorted), idx = std::get<1>(sorted);
+    auto probs = at::softmax(vals, 1);
+    // Drop a token when the tokens ranked above it already reach top_p (the first always stays).
+    auto drop = (probs.cumsum(1) - probs) >= cfg.top_p;
+    vals.masked_fill_(drop, neg_inf);
+    x = at::empty_like(x).scatter_(1, idx, vals);
+  }
+  return x;
+}
+
+GenerationResult generate(Gpt2& model, const std::vector<std::vector<int64_t>>& prompts, const GenerateConfig& cfg,
+                          int64_t eos_id, uint64_t seed, bool return_logprobs) {
+  const auto& mc = model->config();
+  const int64_t B = static_cast<int64_t>(prompts.size());
+  const int64_t R = cfg.max_new_tokens;
+  if (B == 0) throw ConfigError("generate: no prompts given");
+  if (R < 1) throw ConfigError("generate.max_new_tokens: must be >= 1");
+  if (!cfg.greedy && !(cfg.temperature > 0.0)) throw ConfigError("generate.temperature: must be > 0 when sampling");
+  if (!(cfg.top_p > 0.0 && cfg.top_p <= 1.0)) throw ConfigError("generate.top_p: must be in (0, 1]");
+  if (cfg.top_k < 0) throw ConfigError("generate.top_k: must be >= 0 (0 = off)");
+  if (eos_id < 0 || eos_id >= mc.vocab_size) {
+    throw ConfigError("generate: eos id " + std::to_string(eos_id) + " outside the vocabulary");
+  }
+  int64_t P = 0;
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    if (prompts[b].empty()) throw ConfigError("generate: prompt " + std::to_string(b) + " has no tokens");
+    for (int64_t id : prompts[b]) {
+      if (id < 0 || id >= mc.vocab_size) {
+        throw ConfigError("generate: prompt " + std::to_string(b) + " holds token id " + std::to_string(id) +
+                          " outside the vocabulary of " + std::to_string(mc.vocab_size));
+      }
+    }
+    P = std::max<int64_t>(P, prompts[b].size());
+  }
+  if (P + R > mc.n_positions) {
+    throw ConfigError("generate.max_new_tokens: prompts of " + std::to_string(P) + " tokens + " + std::to_string(R) +
+                      " new exceed the model's n_positions " + std::to_string(mc.n_positions) +
+                      "; shorten data.prompt_tokens or max_new_tokens");
+  }
+
+  c10::NoGradGuard no_grad;
+  const at::Device dev = model->wte().device();
+  const auto long_opts = at::TensorOptions().dtype(at::kLong);
+  GenerationResult res;
+  // [B, P] left-padded prompts: pad = eos, mask 0 on pads.
+  at::Tensor qids = at::full({B, P}, eos_id, long_opts), qmask = at::zeros({B, P}, long_opts);
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& p = prompts[b];
+    const int64_t n = static_cast<int64_t>(p.size());
+    std::memcpy(qids[b].narrow(0, P - n, n).data_ptr<int64_t>(), p.data(), n * sizeof(int64_t));
+    qmask[b].narrow(0, P - n, n).fill_(1);
+  }
+  res.query_ids = qids.to(dev);
+  res.query_mask = qmask.to(dev);
+
+  auto gen = at::detail::createCPUGenerator(seed);
+  KVCache cache;
+  cache.reserve(P + R);
+  // Attention mask of all positions so far; pre-filled with ones for the response part.
+  at::Tensor full_mask = at::cat({res.query_mask, at::ones({B, R}, long_opts.device(dev))}, 1);  // [B, P+R]
+  at::Tensor hidden = model->forward_hidden(res.query_ids, full_mask.narrow(1, 0, P), {}, &cache).select(1, P - 1);
+
+  at::Tensor resp = at::full({B, R}, eos_id, long_opts.device(dev));
+  at::Tensor rmask = at::zeros({B, R}, long_opts.device(dev));
+  at::Tensor rlogp = at::zeros({B, R}, at::TensorOptions().dtype(at::kFloat).device(dev));
+  at::Tensor done = at::zeros({B}, at::TensorOptions().dtype(at::kBool).device(dev));
+  const at::Tensor pad = at::full({B}, eos_id, long_opts.device(dev));
+  for (int64_t t = 0; t < R; ++t) {
+    at::Tensor logits = model->lm_logits(hidden);  // [B, V] fp32
+    at::Tensor token;
+    const at::Tensor filtered = process_logits(logits, cfg, eos_id, t < cfg.min_new_tokens);
+    if (cfg.greedy) {
+      token = filtered.argmax(1);
+    } else {
+      // Inverse-CDF draw: u ~ U[0,1) from the seeded CPU generator, CDF in float64 on the device.
+      auto probs = at::softmax(filtered, 1).to(at::kDouble);
+      auto cdf = probs.cumsum(1);                                                     // [B, V]
+      auto u = at::rand({B, 1}, gen, at::TensorOptions().dtype(at::kDouble)).to(dev);  // [B, 1]
+      token = at::searchsorted(cdf, u * cdf.narrow(1, cdf.size(1) - 1, 1), false, /*right=*/true)
+                  .squeeze(1)
+                  .clamp_max(cdf.size(1) - 1);
+    }
+    if (return_logprobs) {
+      auto scaled = cfg.greedy || cfg.temperature == 1.0 ? logits : logits / cfg.temperature;
+      rlogp.select(1, t).copy_(at::log_softmax(scaled, 1).gather(1, token.unsqueeze(1)).squeeze(1));
+    }
+    token = at::where(done, pad, token);
+    rmask.select(1, t).copy_(done.logical_not());
+    resp.select(1, t).copy_(token);
+    done = done.logical_or(token == eos_id);
+    if (t + 1 == R || done.all().item<bool>()) break;
+    hidden = model->forward_hidden(token.unsqueeze(1), full_mask.narrow(1, 0, P + t + 1), {}, &cache).select(1, 0);
+  }
+  res.response_ids = resp;
+  res.response_mask = rmask;
+  if (return_logprobs) res.response_logprobs = rlogp * rmask;
+  return res;
+}
+
+}  // namespace rarlhf
