@@ -36,5 +36,6 @@ std::string build_info_line();
 // One entry per subcommand; main.cpp holds the table.
 using AddCommand = void (*)(CLI::App& app);
 void add_config_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
 
 }  // namespace rarlhf::cli

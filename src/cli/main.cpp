@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   using namespace rarlhf::cli;
   static const AddCommand kCommands[] = {
       add_config_command,
+      add_tokenize_command,
   };
 
   CLI::App app{"rarlhf: risk-averse RLHF (RA-RLHF) fine-tuning of language models"};
