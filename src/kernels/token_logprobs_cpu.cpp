@@ -122,7 +122,8 @@ RARLHF_MULTIVERSION void row_grad(const float* x, int64_t vocab, float lse, floa
   const float shift = h - lse;
   for (int64_t i = 0; i < vocab; ++i) {
     const float p = exp_nonpos(x[i] - lse);
-    out[i] = kEntropy ? -p * (g + ge * (x[i] + shift)) : -p * g;
+    const float v = kEntropy ? -p * (g + ge * (x[i] + shift)) : -p * g;
+    out[i] = p > 0.0f ? v : 0.0f;  // -inf logits: exactly 0, not 0 * -inf
   }
 }
 

@@ -161,6 +161,11 @@ TEST(TokenLogprobs, ExtremeLogitsStayFinite) {
   auto x = logits.clone().requires_grad_(true);
   token_logprobs(x, targets).sum().backward();
   EXPECT_EQ(x.grad()[0].slice(0, 0, 2500).abs().max().item<float>(), 0.0f);
+  // Entropy gradient too: finite, zero on the masked entries (p log p -> 0 there).
+  auto y = logits.clone().requires_grad_(true);
+  token_logprobs_entropy(y, targets).second.sum().backward();
+  EXPECT_TRUE(torch::isfinite(y.grad()).all().item<bool>());
+  EXPECT_EQ(y.grad()[0].slice(0, 0, 2500).abs().max().item<float>(), 0.0f);
 }
 
 TEST(TokenLogprobs, RejectsBadInput) {
