@@ -37,5 +37,7 @@ std::string build_info_line();
 using AddCommand = void (*)(CLI::App& app);
 void add_config_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
+void add_logprobs_command(CLI::App& app);
 
 }  // namespace rarlhf::cli

@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
   static const AddCommand kCommands[] = {
       add_config_command,
       add_tokenize_command,
+      add_generate_command,
+      add_logprobs_command,
   };
 
   CLI::App app{"rarlhf: risk-averse RLHF (RA-RLHF) fine-tuning of language models"};

@@ -433,7 +433,7 @@ Policy load_policy(const std::string& dir, const std::string& dtype, const at::D
     w.copy_(vh.at("v_head.summary.weight"));
     b.copy_(vh.at("v_head.summary.bias"));
   } else {
-    RARLHF_LOG_INFO("{}: no value_head.safetensors; starting from a fresh value head", dir);
+    RARLHF_LOG_DEBUG("{}: no value_head.safetensors; starting from a fresh value head", dir);
   }
   p.value_head->to(device, at::kFloat);
   return p;
