@@ -6,12 +6,14 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <climits>
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <queue>
 #include <stdexcept>
+#include <string_view>
 #include <unordered_map>
 
 #include "rarlhf/common/error.h"
@@ -82,6 +84,8 @@ struct BpeModel {
 };
 
 // Memo of piece bytes -> ids. Sharded so that threads encoding at once rarely wait on one lock.
+// In front of it each thread keeps a small lock-free direct-mapped copy (see encode()), tagged with
+// the cache's generation so that entries of a destroyed tokenizer are never reused.
 struct BpeCache {
   static constexpr size_t kShards = 16;
   static constexpr size_t kMaxPerShard = 1 << 16;  // bounded: a shard is cleared when full
@@ -90,7 +94,21 @@ struct BpeCache {
     std::unordered_map<std::string, std::vector<int32_t>> map;
   };
   std::array<Shard, kShards> shards;
+  const uint64_t generation = next_generation();
+
+  static uint64_t next_generation() {
+    static std::atomic<uint64_t> counter{0};
+    return ++counter;
+  }
 };
+
+struct ThreadCacheEntry {
+  uint64_t generation = 0;  // 0 = empty
+  size_t hash = 0;
+  std::string key;
+  std::vector<int32_t> ids;
+};
+constexpr size_t kThreadCacheSize = 1 << 14;  // entries per thread, direct-mapped by hash
 
 namespace {
 
@@ -476,6 +494,7 @@ std::vector<int64_t> BpeTokenizer::encode(const std::string& text) const {
   out.reserve(text.size() / 3 + 4);
   thread_local std::vector<text_detail::Char> chars;
   thread_local std::vector<int32_t> sym;
+  thread_local std::vector<text_detail::ThreadCacheEntry> thread_cache(text_detail::kThreadCacheSize);
 
   auto encode_piece = [&](const char* p, size_t len) {
     if (len == 1) {
@@ -486,13 +505,25 @@ std::vector<int64_t> BpeTokenizer::encode(const std::string& text) const {
     const bool cacheable = len <= text_detail::kMaxCachedPiece;
     std::string key;
     BpeCache::Shard* shard = nullptr;
+    text_detail::ThreadCacheEntry* local = nullptr;
     if (cacheable) {
+      std::string_view piece(p, len);
+      size_t h = std::hash<std::string_view>{}(piece);
+      local = &thread_cache[h % text_detail::kThreadCacheSize];
+      if (local->generation == cache_->generation && local->hash == h && local->key == piece) {
+        out.insert(out.end(), local->ids.begin(), local->ids.end());
+        return;
+      }
+      local->generation = cache_->generation;
+      local->hash = h;
+      local->key.assign(p, len);
       key.assign(p, len);
-      shard = &cache_->shards[std::hash<std::string>{}(key) % BpeCache::kShards];
+      shard = &cache_->shards[(h >> 7) % BpeCache::kShards];
       std::lock_guard<std::mutex> lock(shard->mu);
       auto it = shard->map.find(key);
       if (it != shard->map.end()) {
-        for (int32_t id : it->second) out.push_back(id);
+        local->ids = it->second;
+        out.insert(out.end(), it->second.begin(), it->second.end());
         return;
       }
     }
@@ -508,6 +539,7 @@ std::vector<int64_t> BpeTokenizer::encode(const std::string& text) const {
       out.push_back(id);
     }
     if (cacheable) {
+      local->ids = sym;
       std::lock_guard<std::mutex> lock(shard->mu);
       if (shard->map.size() >= BpeCache::kMaxPerShard) shard->map.clear();
       shard->map.emplace(std::move(key), sym);
