@@ -39,5 +39,6 @@ void add_config_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_logprobs_command(CLI::App& app);
+void add_score_command(CLI::App& app);
 
 }  // namespace rarlhf::cli
