@@ -494,6 +494,17 @@ int64_t utf8_length(const std::string& s) {
   return n;
 }
 
+std::string utf8_prefix(const std::string& s, int64_t n) {
+  int64_t seen = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) {
+      if (seen == n) return s.substr(0, i);
+      ++seen;
+    }
+  }
+  return s;
+}
+
 std::vector<TextExample> filter_label(const std::vector<TextExample>& examples, const std::string& label) {
   if (label.empty()) return examples;
   std::vector<TextExample> out;

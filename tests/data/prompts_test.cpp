@@ -104,3 +104,35 @@ TEST(Prompts, ResampleClassesProportionsOnJigsaw) {
 
 }  // namespace
 }  // namespace rarlhf
+
+namespace rarlhf {
+namespace {
+
+TEST(Prompts, HoldoutSplitPartitions) {
+  auto [keep, held] = holdout_split(100, 0.05, 3);
+  EXPECT_EQ(held.size(), 5u);
+  EXPECT_EQ(keep.size(), 95u);
+  std::set<size_t> all(keep.begin(), keep.end());
+  all.insert(held.begin(), held.end());
+  EXPECT_EQ(all.size(), 100u);
+  EXPECT_TRUE(std::is_sorted(held.begin(), held.end()));
+  EXPECT_EQ(holdout_split(100, 0.05, 3).second, held);
+  EXPECT_NE(holdout_split(100, 0.05, 4).second, held);
+  EXPECT_EQ(holdout_split(10, 0.01, 1).second.size(), 1u);  // at least one held out
+  EXPECT_EQ(holdout_split(10, 0.0, 1).second.size(), 0u);
+  EXPECT_THROW(holdout_split(10, 1.0, 1), ConfigError);
+}
+
+TEST(Prompts, PerplexityTextsCutByCodePoints) {
+  // Python: "h\u00e9llo w\u00f6rld"[:7] == "h\u00e9llo w"
+  std::vector<TextExample> ex = {{"h\xC3\xA9llo w\xC3\xB6rld", "pos", NAN, "", ""},
+                                 {"short", "pos", NAN, "", ""},
+                                 {"negative text", "neg", NAN, "", ""}};
+  EXPECT_EQ(perplexity_texts(ex, "pos", 7), (std::vector<std::string>{"h\xC3\xA9llo w", "short"}));
+  EXPECT_EQ(perplexity_texts(ex, "", 0).size(), 3u);
+  EXPECT_EQ(utf8_prefix("\xF0\x9F\x98\x80x", 1), "\xF0\x9F\x98\x80");
+  EXPECT_EQ(utf8_prefix("abc", 0), "");
+}
+
+}  // namespace
+}  // namespace rarlhf

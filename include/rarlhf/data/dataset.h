@@ -55,6 +55,9 @@ std::vector<TextExample> read_texts(const DataConfig& cfg, const std::string& pa
 // Number of Unicode code points in UTF-8 `s` (continuation bytes are not counted).
 int64_t utf8_length(const std::string& s);
 
+// The first n code points of UTF-8 `s` (Python's s[:n]); all of s when it is shorter.
+std::string utf8_prefix(const std::string& s, int64_t n);
+
 // Keeps the examples whose label equals `label` ("" keeps all).
 std::vector<TextExample> filter_label(const std::vector<TextExample>& examples, const std::string& label);
 
