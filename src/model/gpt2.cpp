@@ -336,6 +336,14 @@ void Gpt2Impl::load_hf_state(const TensorMap& tensors, const std::string& source
     }
     p->copy_(t);
   }
+  // Tied checkpoints normally keep wte and drop lm_head; accept the opposite choice too.
+  if (!loaded.count("wte.weight") && tensors.count("lm_head.weight")) {
+    const auto& head = tensors.at("lm_head.weight");
+    if (head.sizes() == wte_.sizes()) {
+      wte_.copy_(head);
+      loaded.insert("wte.weight");
+    }
+  }
   for (const auto& item : params) {
     if (!loaded.count(item.key())) {
       throw IoError(source + ": missing tensor '" + item.key() + "' (or 'transformer." + item.key() +

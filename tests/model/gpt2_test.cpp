@@ -290,3 +290,15 @@ TEST(Gpt2, LoadStateErrorsNameTheTensor) {
   EXPECT_THROW(load_policy(kData + "tiny-gpt2-vocab21", "float64", torch::kCPU), ConfigError);
   EXPECT_THROW(load_policy(kData + "does-not-exist", "float32", torch::kCPU), IoError);
 }
+
+TEST(Gpt2, TiedHeadMayBeStoredAsLmHead) {
+  auto cfg = Gpt2Config::from_file(kData + "fake-gpt2-hf/config.json");
+  auto sd = load_safetensors(kData + "fake-gpt2-hf/model.safetensors");
+  auto renamed = sd;
+  renamed["lm_head.weight"] = renamed.at("transformer.wte.weight");
+  renamed.erase("transformer.wte.weight");
+  Gpt2 a(cfg), b(cfg);
+  a->load_hf_state(sd);
+  b->load_hf_state(renamed);
+  EXPECT_TRUE(torch::equal(a->wte(), b->wte()));
+}
