@@ -525,6 +525,11 @@ std::vector<TextExample> read_texts(const DataConfig& cfg, const std::string& pa
     throw ConfigError("data.on_error: '" + cfg.on_error + "'; use skip or fail");
   }
   if (path.empty()) throw ConfigError("data: no path given; set data.train_path / data.test_path");
+  std::error_code ec;
+  if (cfg.format != "imdb_dir" && fs::is_directory(path, ec)) {
+    throw IoError(path + ": is a directory; format " + cfg.format + " reads one file (a folder of aclImdb "
+                  "reviews is format imdb_dir)");
+  }
   ReadReport local;
   ReadReport& rep = report ? *report : local;
   rep = ReadReport{};
@@ -547,6 +552,12 @@ std::vector<TextExample> read_texts(const DataConfig& cfg, const std::string& pa
   if (rep.malformed > 0) {
     RARLHF_LOG_WARN("{}: skipped {} malformed row(s) of {}; first: {}", path, rep.malformed, rep.rows,
                     rep.problems.empty() ? "" : rep.problems.front());
+  }
+  if (rep.kept == 0) {
+    throw IoError(path + ": no usable text (" + std::to_string(rep.rows) + " rows, " + std::to_string(rep.filtered) +
+                  " filtered, " + std::to_string(rep.malformed) + " malformed" +
+                  (rep.problems.empty() ? "" : "; first: " + rep.problems.front()) +
+                  "); check data.format, data.text_field and data.min_chars");
   }
   RARLHF_LOG_DEBUG("{}: {} texts ({} rows, {} filtered, {} malformed)", path, rep.kept, rep.rows, rep.filtered,
                    rep.malformed);

@@ -332,6 +332,23 @@ TEST(Dataset, ImdbRarlhfCsvRowCounts) {
   EXPECT_EQ(ex.size(), 902u);
 }
 
+TEST(Dataset, NothingUsableIsAnErrorNotAnEmptyDataset) {
+  TempDir d;
+  std::string path = d.write("t.jsonl", "{\"txt\": \"typo in the field name\"}\n");
+  try {
+    read_texts(cfg_for("jsonl"), path);
+    FAIL();
+  } catch (const IoError& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("no usable text (1 rows, 0 filtered, 1 malformed; first: " + path + ":1: no field 'text'"),
+              std::string::npos)
+        << m;
+  }
+  std::string empty = d.write("e.txt", "\n\n");
+  EXPECT_THROW(read_texts(cfg_for("lines"), empty), IoError);
+  EXPECT_THROW(read_texts(cfg_for("jsonl"), d.path()), IoError);  // a folder, not a file
+}
+
 TEST(Dataset, UnknownFormatSuggests) {
   DataConfig c = cfg_for("jsnol");
   try {

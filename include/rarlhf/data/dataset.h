@@ -47,8 +47,8 @@ struct ReadReport {
 //   rtp_jsonl   RealToxicityPrompts prompts.jsonl: prompt.text, prompt.toxicity >= 0.5 -> toxic
 //               (null -> filtered), continuation.text -> reference
 //   uci_json    npm `sentiment` fixtures: a JSON array of {"text", "class": 0|1} -> neg|pos
-// Throws ConfigError for a bad format/field, IoError for an unreadable file or (on_error=fail)
-// the first malformed row.
+// Throws ConfigError for a bad format/field, IoError for an unreadable file, a file with no
+// usable text, or (on_error=fail) the first malformed row.
 std::vector<TextExample> read_texts(const DataConfig& cfg, const std::string& path,
                                     ReadReport* report = nullptr);
 
