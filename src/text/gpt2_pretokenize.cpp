@@ -3,6 +3,7 @@
 // Semantics follow the JS reference (gpt-3-encoder, /.../gu): \s is ECMAScript WhiteSpace +
 // LineTerminator, \p{L} / \p{N} are Unicode general categories L* / N* (from ICU). Bytes that are not
 // valid UTF-8 are one "other" ([^\s\p{L}\p{N}]) character each, so any byte string splits cleanly.
+#include "rarlhf/common/error.h"
 #include "rarlhf/text/bpe_tokenizer.h"
 #include "text_internal.h"
 
@@ -90,6 +91,9 @@ inline int utf8_decode(const unsigned char* s, size_t n, UChar32* cp) {
 }  // namespace
 
 void decode_chars(const char* text, size_t n, std::vector<Char>& out) {
+  if (n >= (size_t{1} << 32)) {  // Char::offset is 32-bit to keep the hot array small
+    throw ConfigError("tokenizer: a text of " + std::to_string(n) + " bytes is over the 4 GiB limit; split it first");
+  }
   out.clear();
   out.reserve(n + 1);
   const auto* s = reinterpret_cast<const unsigned char*>(text);
