@@ -514,7 +514,7 @@ std::vector<int64_t> BpeTokenizer::encode(const std::string& text) const {
         out.insert(out.end(), local->ids.begin(), local->ids.end());
         return;
       }
-      local->generation = cache_->generation;
+      local->generation = 0;  // valid again once its ids are filled in below
       local->hash = h;
       local->key.assign(p, len);
       key.assign(p, len);
@@ -523,6 +523,7 @@ std::vector<int64_t> BpeTokenizer::encode(const std::string& text) const {
       auto it = shard->map.find(key);
       if (it != shard->map.end()) {
         local->ids = it->second;
+        local->generation = cache_->generation;
         out.insert(out.end(), it->second.begin(), it->second.end());
         return;
       }
@@ -540,6 +541,7 @@ std::vector<int64_t> BpeTokenizer::encode(const std::string& text) const {
     }
     if (cacheable) {
       local->ids = sym;
+      local->generation = cache_->generation;
       std::lock_guard<std::mutex> lock(shard->mu);
       if (shard->map.size() >= BpeCache::kMaxPerShard) shard->map.clear();
       shard->map.emplace(std::move(key), sym);
