@@ -15,6 +15,16 @@
 namespace rarlhf {
 namespace {
 
+// Removes this process's temp folder after the last test.
+struct RemoveTempDir : ::testing::Environment {
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(
+        std::filesystem::temp_directory_path() / ("rarlhf_report_test_" + std::to_string(::getpid())), ec);
+  }
+};
+[[maybe_unused]] ::testing::Environment* const kRemoveTempDir = ::testing::AddGlobalTestEnvironment(new RemoveTempDir);
+
 namespace fs = std::filesystem;
 
 std::vector<GenerationRecord> hand_records() {

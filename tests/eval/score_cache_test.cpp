@@ -13,6 +13,16 @@
 namespace rarlhf {
 namespace {
 
+// Removes this process's temp folder after the last test.
+struct RemoveTempDir : ::testing::Environment {
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(
+        std::filesystem::temp_directory_path() / ("rarlhf_cache_test_" + std::to_string(::getpid())), ec);
+  }
+};
+[[maybe_unused]] ::testing::Environment* const kRemoveTempDir = ::testing::AddGlobalTestEnvironment(new RemoveTempDir);
+
 std::string temp_path(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() / ("rarlhf_cache_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
