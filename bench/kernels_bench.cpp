@@ -1,0 +1,70 @@
+// CPU benchmarks of the custom kernels against their plain-LibTorch formulations, measured in the
+// same run: token_logprobs forward+backward (fused vs log_softmax + gather, GPT-2's V = 50257) and
+// gae_scan (fused row loop vs TRL's T-step tensor loop). scripts/bench_kernels.sh prints the ratios.
+// Threads: RARLHF_BENCH_THREADS, default all cores (LibTorch starts with 1 here, DESIGN §5).
+#include <ATen/Parallel.h>
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "rarlhf/kernels/ops.h"
+
+namespace {
+
+// Forward + backward of sum(logprobs * w), the shape of the PPO policy-gradient term.
+void token_logprobs_fwd_bwd(benchmark::State& state, bool custom) {
+  const int64_t rows = state.range(0), vocab = state.range(1);
+  torch::manual_seed(0);
+  auto logits = (torch::randn({rows, vocab}) * 3).requires_grad_(true);
+  auto targets = torch::randint(vocab, {rows}, torch::kLong);
+  auto w = torch::randn({rows});
+  for (auto _ : state) {
+    auto lp = rarlhf::token_logprobs(logits, targets, custom);
+    (lp * w).sum().backward();
+    benchmark::DoNotOptimize(logits.grad().data_ptr<float>());
+    logits.mutable_grad() = torch::Tensor();  // fresh gradient buffer each step, as in training
+  }
+  state.SetBytesProcessed(state.iterations() * rows * vocab * static_cast<int64_t>(sizeof(float)));
+}
+
+void token_logprobs_fwd(benchmark::State& state, bool custom) {
+  const int64_t rows = state.range(0), vocab = state.range(1);
+  torch::manual_seed(0);
+  auto logits = torch::randn({rows, vocab}) * 3;
+  auto targets = torch::randint(vocab, {rows}, torch::kLong);
+  torch::NoGradGuard no_grad;
+  for (auto _ : state) benchmark::DoNotOptimize(rarlhf::token_logprobs(logits, targets, custom).data_ptr<float>());
+  state.SetBytesProcessed(state.iterations() * rows * vocab * static_cast<int64_t>(sizeof(float)));
+}
+
+void gae(benchmark::State& state, bool custom) {
+  const int64_t batch = state.range(0), steps = state.range(1);
+  torch::manual_seed(0);
+  auto r = torch::randn({batch, steps}), v = torch::randn({batch, steps}), m = torch::ones({batch, steps});
+  for (auto _ : state) benchmark::DoNotOptimize(rarlhf::gae_scan(r, v, m, 1.0, 0.95, custom).first.data_ptr<float>());
+}
+
+// [B*T = 16*16, V], [8*48, V]: PPO minibatches of the CPU demo and of IMDB-length responses.
+#define LOGPROB_SHAPES Args({16 * 16, 50257})->Args({8 * 48, 50257})->Unit(benchmark::kMillisecond)
+BENCHMARK_CAPTURE(token_logprobs_fwd_bwd, fused, true)->LOGPROB_SHAPES;
+BENCHMARK_CAPTURE(token_logprobs_fwd_bwd, plain, false)->LOGPROB_SHAPES;
+BENCHMARK_CAPTURE(token_logprobs_fwd, fused, true)->LOGPROB_SHAPES;
+BENCHMARK_CAPTURE(token_logprobs_fwd, plain, false)->LOGPROB_SHAPES;
+BENCHMARK_CAPTURE(gae, fused, true)->Args({128, 48})->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(gae, plain, false)->Args({128, 48})->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = static_cast<int>(std::thread::hardware_concurrency());
+  if (const char* t = std::getenv("RARLHF_BENCH_THREADS")) threads = std::atoi(t);
+  at::set_num_threads(std::max(1, threads));
+  benchmark::AddCustomContext("torch_threads", std::to_string(at::get_num_threads()));
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
