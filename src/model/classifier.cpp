@@ -318,7 +318,8 @@ const at::Device& SequenceClassifier::device() const { return w_->device; }
 
 // ---------------------------------------------------------------- forward
 
-at::Tensor SequenceClassifier::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {
+at::Tensor SequenceClassifier::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                                       const at::Tensor& token_type_ids) const {
   const ClassifierConfig& c = w_->cfg;
   TORCH_CHECK(input_ids.dim() == 2, "classifier: input_ids must be [B, T], got ", input_ids.sizes());
   TORCH_CHECK(attention_mask.sizes() == input_ids.sizes(), "classifier: attention_mask ", attention_mask.sizes(),
@@ -341,7 +342,20 @@ at::Tensor SequenceClassifier::forward(const at::Tensor& input_ids, const at::Te
     pos = at::arange(T, ids.options()).unsqueeze(0).expand({B, T});
   }
   at::Tensor x = at::embedding(w_->word, ids) + at::embedding(w_->pos, pos);  // [B, T, H]
-  if (w_->type.defined()) x = x + w_->type[0];                                 // token type 0
+  if (w_->type.defined()) {
+    if (token_type_ids.defined()) {
+      TORCH_CHECK(token_type_ids.sizes() == input_ids.sizes(), "classifier: token_type_ids ", token_type_ids.sizes(),
+                  " must match input_ids ", input_ids.sizes());
+      at::Tensor tt = token_type_ids.to(w_->device, at::kLong);
+      TORCH_CHECK(tt.min().item<int64_t>() >= 0 && tt.max().item<int64_t>() < c.type_vocab_size,
+                  "classifier: token type id outside [0, ", c.type_vocab_size, ")");
+      x = x + at::embedding(w_->type, tt);
+    } else {
+      x = x + w_->type[0];  // single segment
+    }
+  } else {
+    TORCH_CHECK(!token_type_ids.defined(), "classifier: DistilBERT has no token types");
+  }
   x = at::layer_norm(x, {c.hidden_size}, w_->emb_norm.w, w_->emb_norm.b, c.layer_norm_eps);
 
   // Padded keys get float32's lowest value, so their softmax weight is exactly 0.

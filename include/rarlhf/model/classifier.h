@@ -52,9 +52,12 @@ class SequenceClassifier {
   static SequenceClassifier from_tensors(const ClassifierConfig& cfg, const TensorMap& tensors,
                                          const std::string& source, const at::Device& device);
 
-  // input_ids [B, T] int64, attention_mask [B, T] (1 = token, 0 = padding, any side) -> logits
-  // [B, num_labels] float32 on the model's device. T must be <= config().max_tokens().
-  at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) const;
+  // input_ids [B, T] int64, attention_mask [B, T] (1 = token, 0 = padding; right padding, as HF
+  // tokenizers pad these models: BERT positions are 0..T-1 whatever the mask), token_type_ids
+  // [B, T] (BERT/RoBERTa segment ids; undefined = all 0) -> logits [B, num_labels] float32 on the
+  // model's device. T must be <= config().max_tokens().
+  at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                     const at::Tensor& token_type_ids = {}) const;
 
   const ClassifierConfig& config() const;
   const at::Device& device() const;
