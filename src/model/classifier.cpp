@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
+#include <torch/version.h>
 
 #include <cmath>
 #include <limits>
@@ -17,6 +18,13 @@
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/strings.h"
+
+// Fused attention where LibTorch has it (>= 2.1); the manual path computes the same maths.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#define RARLHF_CLASSIFIER_SDPA 1
+#else
+#define RARLHF_CLASSIFIER_SDPA 0
+#endif
 
 namespace rarlhf {
 
@@ -364,8 +372,13 @@ at::Tensor SequenceClassifier::forward(const at::Tensor& input_ids, const at::Te
   auto heads = [&](const at::Tensor& t) { return t.view({B, T, nh, hd}).transpose(1, 2); };  // [B, nh, T, hd]
   for (const EncoderLayer& l : w_->layers) {
     at::Tensor q = heads(l.q(x)), k = heads(l.k(x)), v = heads(l.v(x));
+#if RARLHF_CLASSIFIER_SDPA
+    at::Tensor ctx = at::scaled_dot_product_attention(q, k, v, key_bias, 0.0, false, scale);  // [B, nh, T, hd]
+#else
     at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).mul_(scale).add_(key_bias);  // [B, nh, T, T]
-    at::Tensor ctx = at::matmul(at::softmax(scores, -1), v).transpose(1, 2).reshape({B, T, c.hidden_size});
+    at::Tensor ctx = at::matmul(at::softmax(scores, -1), v);                           // [B, nh, T, hd]
+#endif
+    ctx = ctx.transpose(1, 2).reshape({B, T, c.hidden_size});
     x = at::layer_norm(l.o(ctx) + x, {c.hidden_size}, l.attn_norm.w, l.attn_norm.b, c.layer_norm_eps);
     at::Tensor h = l.ffn_in(x);
     if (c.activation == "gelu") h = at::gelu(h);

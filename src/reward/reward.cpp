@@ -84,26 +84,30 @@ std::vector<int64_t> ClassifierReward::encode(const std::string& text) const {
 at::Tensor ClassifierReward::logits(const std::vector<std::string>& texts) const {
   const int64_t n = static_cast<int64_t>(texts.size());
   at::Tensor out = at::empty({n, model_.config().num_labels}, at::kFloat);
+  std::vector<std::vector<int64_t>> enc(n);
+  for (int64_t i = 0; i < n; ++i) enc[i] = encode(texts[i]);
+  // Batches of similar length waste less on padding; results do not depend on the grouping.
+  std::vector<int64_t> order(n);
+  for (int64_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return enc[a].size() < enc[b].size(); });
   for (int64_t start = 0; start < n; start += cfg_.batch_size) {
     const int64_t end = std::min(n, start + cfg_.batch_size);
-    std::vector<std::vector<int64_t>> enc;
     int64_t width = 1;
-    for (int64_t i = start; i < end; ++i) {
-      enc.push_back(encode(texts[i]));
-      width = std::max<int64_t>(width, enc.back().size());
-    }
+    for (int64_t i = start; i < end; ++i) width = std::max<int64_t>(width, enc[order[i]].size());
     // Right padding, as Hugging Face tokenizers pad these models.
     at::Tensor ids = at::full({end - start, width}, pad_, at::kLong);
     at::Tensor mask = at::zeros({end - start, width}, at::kLong);
     auto ids_a = ids.accessor<int64_t, 2>();
     auto mask_a = mask.accessor<int64_t, 2>();
-    for (size_t r = 0; r < enc.size(); ++r) {
-      for (size_t t = 0; t < enc[r].size(); ++t) {
-        ids_a[r][t] = enc[r][t];
+    for (int64_t r = 0; r < end - start; ++r) {
+      const auto& e = enc[order[start + r]];
+      for (size_t t = 0; t < e.size(); ++t) {
+        ids_a[r][t] = e[t];
         mask_a[r][t] = 1;
       }
     }
-    out.slice(0, start, end).copy_(model_.forward(ids, mask).to(at::kCPU));
+    at::Tensor l = model_.forward(ids, mask).to(at::kCPU);  // [rows, num_labels]
+    for (int64_t r = 0; r < end - start; ++r) out[order[start + r]].copy_(l[r]);
   }
   return out;
 }
