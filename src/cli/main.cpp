@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
       add_generate_command,
       add_logprobs_command,
       add_score_command,
+      add_schedule_command,
   };
 
   CLI::App app{"rarlhf: risk-averse RLHF (RA-RLHF) fine-tuning of language models"};
