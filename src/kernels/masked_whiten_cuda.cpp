@@ -1,6 +1,7 @@
 // Torch side of the masked_whiten CUDA twin (compiled only with a CUDA LibTorch).
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
 #include <c10/cuda/CUDAGuard.h>
 
 #include "kernels_internal.h"

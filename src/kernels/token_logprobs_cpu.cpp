@@ -32,6 +32,7 @@ namespace {
 // 8 fp32 lanes in GCC/Clang vector extensions: one AVX2 register in the haswell clone, two SSE
 // registers in the default one. Written out explicitly because GCC does not vectorise the scalar
 // form of these reductions (float max/sum are not associative) without -ffast-math.
+#pragma GCC diagnostic ignored "-Wpsabi"  // 32-byte vectors stay inside this file (all inlined)
 typedef float VecF __attribute__((vector_size(32)));
 typedef int32_t VecI __attribute__((vector_size(32)));
 constexpr int kLanes = 8;
@@ -64,7 +65,8 @@ RARLHF_INLINE VecF exp_nonpos(VecF x) {
   p = p * r + splat(1.0f);
   p = p * r + splat(1.0f);
   const VecI bits = (__builtin_convertvector(n, VecI) + 127) << 23;
-  const VecF scale = reinterpret_cast<const VecF&>(bits);
+  VecF scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
   return under ? splat(0.0f) : p * scale;
 }
 RARLHF_INLINE float exp_nonpos(float x) {

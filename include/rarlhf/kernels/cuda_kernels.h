@@ -1,6 +1,6 @@
 /* CUDA twins of the kernels in ops.h: raw pointers and a void* stream (a cudaStream_t), no torch,
  * so nvcc compiles them against any LibTorch. Each returns a cudaError_t as int (0 = success);
- * rarlhf_cuda_error_string turns it into text. Callers (src/kernels/*_cuda.cpp) check shapes.
+ * rarlhf_cuda_error_string turns it into text. Callers (the src/kernels/<op>_cuda.cpp wrappers) check shapes.
  * Logits rows are addressed as [D0, D1, V] with element strides s0, s1 (last dim contiguous). */
 #pragma once
 #include <stdint.h>
