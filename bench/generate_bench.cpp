@@ -117,5 +117,5 @@ void BM_GenerateRecompute(benchmark::State& state) {
 
 BENCHMARK(BM_Forward)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_GenerateKvCache)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_GenerateRecompute)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_GenerateRecompute)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1)->Repetitions(1);
 BENCHMARK_MAIN();
