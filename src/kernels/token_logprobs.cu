@@ -32,30 +32,32 @@ struct State {
 };
 
 // Rescales `st` to a new max `m` (m >= st.m).
+template <bool kEntropy>
 __device__ __forceinline__ void rescale(State& st, float m) {
   if (st.s > 0.0f) {
     const float d = st.m - m;
     const float c = __expf(d);
-    st.w = c * (st.w + d * st.s);
+    if (kEntropy) st.w = c * (st.w + d * st.s);
     st.s *= c;
   }
   st.m = m;
 }
 
 // Adds n values: one max per chunk, so the rescale costs one exp per chunk, not per element.
-template <int N>
+// Without the entropy only the sum is kept (bf16 rows are compute-bound: every op counts).
+template <bool kEntropy, int N>
 __device__ __forceinline__ void add_chunk(State& st, const float (&v)[N]) {
   float cm = v[0];
 #pragma unroll
   for (int j = 1; j < N; ++j) cm = fmaxf(cm, v[j]);
-  if (cm > st.m) rescale(st, cm);
+  if (cm > st.m) rescale<kEntropy>(st, cm);
   if (st.m == -INFINITY) return;  // everything so far is -inf
 #pragma unroll
   for (int j = 0; j < N; ++j) {
     const float d = v[j] - st.m;
     const float e = __expf(d);
     st.s += e;
-    st.w += e > 0.0f ? e * d : 0.0f;  // -inf logits: 0, not 0 * -inf
+    if (kEntropy) st.w += e > 0.0f ? e * d : 0.0f;  // -inf logits: 0, not 0 * -inf
   }
 }
 
@@ -88,7 +90,7 @@ __device__ __forceinline__ const T* row_ptr(const T* base, int64_t r, int64_t d1
   return base + (r / d1) * s0 + (r % d1) * s1;
 }
 
-template <typename T>
+template <typename T, bool kEntropy>
 __global__ void __launch_bounds__(kThreads) fwd_kernel(const T* __restrict__ logits, int64_t rows, int64_t d1,
                                                        int64_t s0, int64_t s1, int64_t vocab,
                                                        const int64_t* __restrict__ targets, float* __restrict__ lp,
@@ -103,7 +105,7 @@ __global__ void __launch_bounds__(kThreads) fwd_kernel(const T* __restrict__ log
     State st{-INFINITY, 0.0f, 0.0f};
     if (tid < head) {
       const float v[1] = {to_f(row[tid])};
-      add_chunk<1>(st, v);
+      add_chunk<kEntropy, 1>(st, v);
     }
     const uint4* vrow = reinterpret_cast<const uint4*>(row + head);
     for (int64_t i = tid; i < nvec; i += kThreads) {
@@ -112,11 +114,11 @@ __global__ void __launch_bounds__(kThreads) fwd_kernel(const T* __restrict__ log
       float v[kVec];
 #pragma unroll
       for (int j = 0; j < kVec; ++j) v[j] = to_f(e[j]);
-      add_chunk<kVec>(st, v);
+      add_chunk<kEntropy, kVec>(st, v);
     }
     for (int64_t i = head + nvec * kVec + tid; i < vocab; i += kThreads) {
       const float v[1] = {to_f(row[i])};
-      add_chunk<1>(st, v);
+      add_chunk<kEntropy, 1>(st, v);
     }
     // Block reduction of the states.
 #pragma unroll
@@ -141,7 +143,7 @@ __global__ void __launch_bounds__(kThreads) fwd_kernel(const T* __restrict__ log
         const int64_t t = targets[r];
         lse_out[r] = lse;
         lp[r] = (t >= 0 && t < vocab) ? to_f(row[t]) - lse : NAN;  // bad ids: NaN (no host sync to check)
-        if (ent) ent[r] = log_s - st.w / st.s;
+        if (kEntropy) ent[r] = log_s - st.w / st.s;
       }
     }
     __syncthreads();  // warp_states is reused by the next row
@@ -199,6 +201,17 @@ unsigned grid_for(int64_t rows) {
 
 }  // namespace
 
+template <typename T>
+void launch_fwd(const void* logits, int64_t rows, int64_t d1, int64_t s0, int64_t s1, int64_t vocab,
+                const int64_t* targets, float* logprobs, float* entropy, float* lse, cudaStream_t st) {
+  const T* x = static_cast<const T*>(logits);
+  if (entropy)
+    fwd_kernel<T, true><<<grid_for(rows), kThreads, 0, st>>>(x, rows, d1, s0, s1, vocab, targets, logprobs, entropy, lse);
+  else
+    fwd_kernel<T, false><<<grid_for(rows), kThreads, 0, st>>>(x, rows, d1, s0, s1, vocab, targets, logprobs, nullptr,
+                                                             lse);
+}
+
 extern "C" int rarlhf_cuda_token_logprobs_fwd(const void* logits, int dtype, int64_t d0, int64_t d1, int64_t s0,
                                               int64_t s1, int64_t vocab, const int64_t* targets, float* logprobs,
                                               float* entropy, float* lse, void* stream) {
@@ -206,20 +219,12 @@ extern "C" int rarlhf_cuda_token_logprobs_fwd(const void* logits, int dtype, int
   if (rows == 0) return 0;
   auto st = static_cast<cudaStream_t>(stream);
   switch (dtype) {
-    case RARLHF_F32:
-      fwd_kernel<float><<<grid_for(rows), kThreads, 0, st>>>(static_cast<const float*>(logits), rows, d1, s0, s1,
-                                                             vocab, targets, logprobs, entropy, lse);
-      break;
+    case RARLHF_F32: launch_fwd<float>(logits, rows, d1, s0, s1, vocab, targets, logprobs, entropy, lse, st); break;
     case RARLHF_BF16:
-      fwd_kernel<__nv_bfloat16><<<grid_for(rows), kThreads, 0, st>>>(static_cast<const __nv_bfloat16*>(logits), rows,
-                                                                     d1, s0, s1, vocab, targets, logprobs, entropy, lse);
+      launch_fwd<__nv_bfloat16>(logits, rows, d1, s0, s1, vocab, targets, logprobs, entropy, lse, st);
       break;
-    case RARLHF_F16:
-      fwd_kernel<__half><<<grid_for(rows), kThreads, 0, st>>>(static_cast<const __half*>(logits), rows, d1, s0, s1,
-                                                              vocab, targets, logprobs, entropy, lse);
-      break;
-    default:
-      return static_cast<int>(cudaErrorInvalidValue);
+    case RARLHF_F16: launch_fwd<__half>(logits, rows, d1, s0, s1, vocab, targets, logprobs, entropy, lse, st); break;
+    default: return static_cast<int>(cudaErrorInvalidValue);
   }
   return static_cast<int>(cudaGetLastError());
 }
