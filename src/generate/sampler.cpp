@@ -96,6 +96,9 @@ GenerationResult generate(Gpt2& model, const std::vector<std::vector<int64_t>>& 
   at::Tensor rlogp = at::zeros({B, R}, at::TensorOptions().dtype(at::kFloat).device(dev));
   at::Tensor done = at::zeros({B}, at::TensorOptions().dtype(at::kBool).device(dev));
   const at::Tensor pad = at::full({B}, eos_id, long_opts.device(dev));
+  // All uniforms up front ([R, B], one host-to-device copy): step t uses row t.
+  const at::Tensor uniforms =
+      cfg.greedy ? at::Tensor() : at::rand({R, B}, gen, at::TensorOptions().dtype(at::kDouble)).to(dev);
   for (int64_t t = 0; t < R; ++t) {
     at::Tensor logits = model->lm_logits(hidden);  // [B, V] fp32
     at::Tensor token;
@@ -106,7 +109,7 @@ GenerationResult generate(Gpt2& model, const std::vector<std::vector<int64_t>>& 
       // Inverse-CDF draw: u ~ U[0,1) from the seeded CPU generator, CDF in float64 on the device.
       auto probs = at::softmax(filtered, 1).to(at::kDouble);
       auto cdf = probs.cumsum(1);                                                     // [B, V]
-      auto u = at::rand({B, 1}, gen, at::TensorOptions().dtype(at::kDouble)).to(dev);  // [B, 1]
+      auto u = uniforms.select(0, t).unsqueeze(1);                                     // [B, 1]
       token = at::searchsorted(cdf, u * cdf.narrow(1, cdf.size(1) - 1, 1), false, /*right=*/true)
                   .squeeze(1)
                   .clamp_max(cdf.size(1) - 1);
@@ -119,7 +122,9 @@ GenerationResult generate(Gpt2& model, const std::vector<std::vector<int64_t>>& 
     rmask.select(1, t).copy_(done.logical_not());
     resp.select(1, t).copy_(token);
     done = done.logical_or(token == eos_id);
-    if (t + 1 == R || done.all().item<bool>()) break;
+    if (t + 1 == R) break;
+    // While EOS is suppressed no row can finish: skip the device sync of the early-exit check.
+    if (t >= cfg.min_new_tokens && done.all().item<bool>()) break;
     hidden = model->forward_hidden(token.unsqueeze(1), full_mask.narrow(1, 0, P + t + 1), {}, &cache).select(1, 0);
   }
   res.response_ids = resp;

@@ -246,6 +246,7 @@ at::Tensor Gpt2Impl::forward_hidden(const at::Tensor& ids, const at::Tensor& att
   }
   const double scale = cfg_.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(D)) : 1.0;
   const bool tanh_gelu = cfg_.activation_function != "gelu";
+  at::Tensor sdpa_bias;  // [B|1, 1, T, S] additive mask for scaled_dot_product_attention
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Gpt2Layer& L = *layers_[l];
     at::Tensor h = at::layer_norm(x, {C}, L.ln_1_w, L.ln_1_b, cfg_.layer_norm_epsilon);
@@ -279,8 +280,10 @@ at::Tensor Gpt2Impl::forward_hidden(const at::Tensor& ids, const at::Tensor& att
     at::Tensor a;  // [B, H, T, D]
 #if RARLHF_HAVE_SDPA
     if (allowed.defined()) {
-      auto bias = at::zeros(allowed.sizes(), q.options()).masked_fill_(allowed.logical_not(), mask_value(q));
-      a = at::scaled_dot_product_attention(q, k, v, bias, 0.0, false, scale);
+      if (!sdpa_bias.defined()) {  // built once per call, shared by all layers
+        sdpa_bias = at::zeros(allowed.sizes(), q.options()).masked_fill_(allowed.logical_not(), mask_value(q));
+      }
+      a = at::scaled_dot_product_attention(q, k, v, sdpa_bias, 0.0, false, scale);
     } else {
       a = at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/past == 0 && T > 1, scale);
     }
