@@ -32,7 +32,9 @@ namespace {
 // 8 fp32 lanes in GCC/Clang vector extensions: one AVX2 register in the haswell clone, two SSE
 // registers in the default one. Written out explicitly because GCC does not vectorise the scalar
 // form of these reductions (float max/sum are not associative) without -ffast-math.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi"  // 32-byte vectors stay inside this file (all inlined)
+#endif
 typedef float VecF __attribute__((vector_size(32)));
 typedef int32_t VecI __attribute__((vector_size(32)));
 constexpr int kLanes = 8;
