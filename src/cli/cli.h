@@ -36,6 +36,8 @@ std::string build_info_line();
 // One entry per subcommand; main.cpp holds the table.
 using AddCommand = void (*)(CLI::App& app);
 void add_config_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_sft_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_logprobs_command(CLI::App& app);

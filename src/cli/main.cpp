@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   using namespace rarlhf::cli;
   static const AddCommand kCommands[] = {
       add_config_command,
+      add_sft_command,
+      add_train_command,
       add_tokenize_command,
       add_generate_command,
       add_logprobs_command,

@@ -31,10 +31,12 @@ struct RunConfig {
 struct ModelConfig {
   std::string path;               // Hugging Face GPT-2-family directory (config.json, model.safetensors, tokenizer)
   std::string ref_path;           // reference policy for the KL penalty; "" = a frozen copy of `path`
+  std::string tokenizer;          // tokenizer directory; "" = `path`
   std::string dtype = "float32";  // float32 | bfloat16 | float16 (weights; logprobs stay fp32)
   template <class V> void visit_fields(V&& v) {
     v("path", path, "Hugging Face GPT-2-family policy directory");
     v("ref_path", ref_path, "reference policy for the KL penalty; \"\" = frozen copy of path");
+    v("tokenizer", tokenizer, "tokenizer directory (GPT-2 BPE files); \"\" = model.path");
     v("dtype", dtype, "float32 | bfloat16 | float16 weights (logprob path stays fp32)");
   }
 };
@@ -75,6 +77,7 @@ struct SftConfig {
   int64_t eval_every = 0;         // held-out loss every N steps; 0 = at the end of each epoch
   double eval_fraction = 0.05;    // fraction of texts held out for the eval loss
   std::string label_filter;       // keep only texts with this label ("" = all; paper: positive / non-toxic)
+  bool from_scratch = false;      // random init from model.path/config.json (pre-training) instead of its weights
   template <class V> void visit_fields(V&& v) {
     v("learning_rate", learning_rate, "AdamW learning rate (paper: 1e-5)");
     v("weight_decay", weight_decay, "AdamW weight decay");
@@ -85,6 +88,7 @@ struct SftConfig {
     v("eval_every", eval_every, "held-out loss every N steps; 0 = end of each epoch");
     v("eval_fraction", eval_fraction, "fraction of texts held out for the eval loss");
     v("label_filter", label_filter, "train only on texts with this label; \"\" = all");
+    v("from_scratch", from_scratch, "random init from model.path/config.json instead of its weights");
   }
 };
 
@@ -223,6 +227,9 @@ struct LoggingConfig {
 };
 
 struct Config {
+  // The tokenizer directory in use: model.tokenizer, else model.path.
+  const std::string& tokenizer_dir() const { return model.tokenizer.empty() ? model.path : model.tokenizer; }
+
   RunConfig run;
   ModelConfig model;
   DataConfig data;

@@ -1,0 +1,58 @@
+// SftTrainer: causal-LM fine-tuning (paper §1.6: SFT on positive IMDB / non-toxic Jigsaw texts,
+// seq length 64, lr 1e-5, large effective batch via gradient accumulation). Texts are packed into
+// fixed windows of sft.seq_length tokens (EOS between texts, as TRL's packed SFT does); the last
+// window is padded and its padding masked out of the loss. Resumable like PPOTrainer.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include "rarlhf/config/config.h"
+#include "rarlhf/model/gpt2.h"
+
+namespace torch::optim {
+class AdamW;
+}
+
+namespace rarlhf {
+
+// Concatenates docs with `eos` after each and cuts the stream into windows of `seq_length`.
+std::vector<std::vector<int64_t>> pack_sequences(const std::vector<std::vector<int64_t>>& docs,
+                                                 int64_t eos, int64_t seq_length);
+
+// Mean next-token NLL (nats/token) of `lm` on windows, batched; padding excluded.
+double mean_nll(Gpt2& lm, const std::vector<std::vector<int64_t>>& windows, int64_t batch_size,
+                const c10::Device& device, bool use_custom_kernels);
+
+class SftTrainer {
+ public:
+  SftTrainer(Config cfg, std::vector<std::vector<int64_t>> train_windows,
+             std::vector<std::vector<int64_t>> eval_windows, Policy policy, c10::Device device,
+             std::string tokenizer_dir);
+  ~SftTrainer();
+  bool resume();        // from run.out_dir/checkpoint; false when there is none
+  bool train();         // true when finished, false when stopped by a signal (checkpointed)
+  double eval_loss();   // held-out mean NLL
+  int64_t steps_per_epoch() const;
+  int64_t total_steps() const { return steps_per_epoch() * cfg_.sft.epochs; }
+  int64_t step() const { return step_; }
+  Policy& policy() { return policy_; }
+  void save_checkpoint();
+
+ private:
+  at::Tensor micro_batch_loss(const std::vector<int64_t>& rows);
+  std::vector<int64_t> epoch_order(int64_t epoch) const;
+
+  Config cfg_;
+  std::vector<std::vector<int64_t>> train_, eval_;
+  Policy policy_;
+  c10::Device device_;
+  std::string tokenizer_dir_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  int64_t step_ = 0;
+};
+
+}  // namespace rarlhf

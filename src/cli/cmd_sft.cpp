@@ -1,0 +1,82 @@
+// `rarlhf sft --config FILE [--set k=v]... [--resume]`: causal-LM fine-tuning of the policy on
+// (label-filtered) texts — the paper's SFT stage — or pre-training from a config with
+// sft.from_scratch. Hands over to SftTrainer::train() (src/train/sft_trainer.cpp).
+#include <torch/torch.h>
+
+#include "cli.h"
+#include "rarlhf/common/error.h"
+#include "rarlhf/common/log.h"
+#include "rarlhf/common/signals.h"
+#include "rarlhf/data/dataset.h"
+#include "rarlhf/text/bpe_tokenizer.h"
+#include "rarlhf/train/sft_trainer.h"
+
+namespace rarlhf::cli {
+
+namespace {
+
+Policy make_policy(const Config& cfg, const c10::Device& device) {
+  if (!cfg.sft.from_scratch) return load_policy(cfg.model.path, cfg.model.dtype, device);
+  torch::manual_seed(cfg.run.seed);
+  Policy p;
+  p.lm = Gpt2(Gpt2Config::from_file(cfg.model.path + "/config.json"));
+  p.value_head = ValueHead(p.lm->config().n_embd);
+  p.lm->to(device, parse_dtype(cfg.model.dtype));
+  p.value_head->to(device);
+  p.dir = cfg.model.path;
+  return p;
+}
+
+}  // namespace
+
+void add_sft_command(CLI::App& app) {
+  auto* sub = app.add_subcommand("sft", "Supervised fine-tuning (causal LM) of the policy on texts");
+  auto args = std::make_shared<ConfigArgs>();
+  auto resume = std::make_shared<bool>(false);
+  add_config_options(sub, *args);
+  sub->add_flag("--resume", *resume, "continue from run.out_dir/checkpoint if it exists");
+  sub->callback([args, resume] {
+    Config cfg = load_and_init(*args);
+    if (cfg.model.path.empty()) throw ConfigError("model.path: empty; set it to a GPT-2 directory");
+    if (cfg.data.train_path.empty()) throw ConfigError("data.train_path: empty; set it to the SFT texts");
+    c10::Device device = resolve_device(cfg.run.device);
+    BpeTokenizer tok = BpeTokenizer::from_dir(cfg.tokenizer_dir());
+    ReadReport report;
+    auto texts = read_texts(cfg.data, cfg.data.train_path, &report);
+    if (!cfg.sft.label_filter.empty()) texts = filter_label(texts, cfg.sft.label_filter);
+    if (texts.size() < 2) {
+      throw ConfigError("data.train_path: " + std::to_string(texts.size()) + " texts after sft.label_filter='" +
+                        cfg.sft.label_filter + "'; need at least 2");
+    }
+    // Hold out eval_fraction of the texts (a seeded shuffle) for the eval loss.
+    std::vector<size_t> order(texts.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    uint64_t s = static_cast<uint64_t>(cfg.run.seed) * 0x9E3779B97F4A7C15ULL + 7;
+    for (size_t i = order.size() - 1; i > 0; --i) {
+      s ^= s >> 12, s ^= s << 25, s ^= s >> 27;
+      std::swap(order[i], order[(s * 0x2545F4914F6CDD1DULL) % (i + 1)]);
+    }
+    const size_t n_eval = cfg.sft.eval_fraction > 0
+                              ? std::max<size_t>(1, static_cast<size_t>(cfg.sft.eval_fraction * texts.size()))
+                              : 0;
+    std::vector<std::vector<int64_t>> train_docs, eval_docs;
+    for (size_t i = 0; i < order.size(); ++i) {
+      auto ids = tok.encode(texts[order[i]].text);
+      (i < n_eval ? eval_docs : train_docs).push_back(std::move(ids));
+    }
+    auto train_w = pack_sequences(train_docs, tok.eos_id(), cfg.sft.seq_length);
+    auto eval_w = pack_sequences(eval_docs, tok.eos_id(), cfg.sft.seq_length);
+    RARLHF_LOG_INFO("sft: {} texts ({} held out) -> {} train / {} eval windows", texts.size(), n_eval,
+                    train_w.size(), eval_w.size());
+    write_run_info(cfg, cfg.run.out_dir);
+    SftTrainer trainer(cfg, std::move(train_w), std::move(eval_w), make_policy(cfg, device), device,
+                       cfg.tokenizer_dir());
+    if (*resume && !trainer.resume()) RARLHF_LOG_INFO("sft: no checkpoint in {}; starting afresh", cfg.run.out_dir);
+    install_stop_signal_handlers();
+    bool finished = trainer.train();
+    RARLHF_LOG_INFO("sft: {} ({}/{} steps) -> {}/policy", finished ? "done" : "stopped", trainer.step(),
+                    trainer.total_steps(), cfg.run.out_dir);
+  });
+}
+
+}  // namespace rarlhf::cli

@@ -1,0 +1,64 @@
+// `rarlhf train --config FILE [--set k=v]... [--resume]`: PPO (risk.enabled=false, RLHF) or
+// RA-RLHF (risk.enabled=true). Loads prompts, policy, reference and reward, then hands over to
+// PPOTrainer::train() (src/train/ppo_trainer.cpp), whose numbered stages are the algorithm.
+#include <torch/cuda.h>
+
+#include "cli.h"
+#include "rarlhf/common/error.h"
+#include "rarlhf/common/log.h"
+#include "rarlhf/data/dataset.h"
+#include "rarlhf/reward/reward.h"
+#include "rarlhf/common/signals.h"
+#include "rarlhf/train/ppo_trainer.h"
+
+namespace rarlhf::cli {
+
+std::vector<TrainPrompt> load_train_prompts(const Config& cfg, const BpeTokenizer& tok,
+                                            const std::string& path) {
+  if (path.empty()) throw ConfigError("data.train_path: empty; set it to the prompt file");
+  ReadReport report;
+  auto examples = read_texts(cfg.data, path, &report);
+  if (report.malformed > 0) {
+    RARLHF_LOG_WARN("{}: skipped {} malformed rows (first: {})", path, report.malformed,
+                    report.problems.empty() ? "" : report.problems.front());
+  }
+  std::vector<TrainPrompt> prompts;
+  for (const auto& ex : examples) {
+    std::vector<int64_t> ids = tok.encode(ex.text);
+    if (ids.empty()) continue;
+    if (static_cast<int64_t>(ids.size()) > cfg.data.prompt_tokens) ids.resize(cfg.data.prompt_tokens);
+    prompts.push_back({tok.decode(ids), ids});  // paper §1.6: the query text is the decode of the prompt ids
+  }
+  RARLHF_LOG_INFO("{}: {} prompts ({} rows read, {} filtered)", path, prompts.size(), report.rows,
+                  report.filtered);
+  return prompts;
+}
+
+void add_train_command(CLI::App& app) {
+  auto* sub = app.add_subcommand("train", "PPO (RLHF) or RA-RLHF training of a GPT-2 policy");
+  auto args = std::make_shared<ConfigArgs>();
+  auto resume = std::make_shared<bool>(false);
+  add_config_options(sub, *args);
+  sub->add_flag("--resume", *resume, "continue from run.out_dir/checkpoint if it exists");
+  sub->callback([args, resume] {
+    Config cfg = load_and_init(*args);
+    if (cfg.model.path.empty()) throw ConfigError("model.path: empty; set it to a Hugging Face GPT-2 directory");
+    c10::Device device = resolve_device(cfg.run.device);
+    BpeTokenizer tok = BpeTokenizer::from_dir(cfg.tokenizer_dir());
+    auto prompts = load_train_prompts(cfg, tok, cfg.data.train_path);
+    Policy policy = load_policy(cfg.model.path, cfg.model.dtype, device);
+    const std::string ref_dir = cfg.model.ref_path.empty() ? cfg.model.path : cfg.model.ref_path;
+    Gpt2 ref = load_policy(ref_dir, cfg.model.dtype, device).lm;
+    auto reward = make_reward(cfg.reward, device);
+    write_run_info(cfg, cfg.run.out_dir);
+    PPOTrainer trainer(cfg, std::move(prompts), std::move(policy), std::move(ref), std::move(reward),
+                       std::move(tok), device);
+    if (*resume && !trainer.resume()) RARLHF_LOG_INFO("train: no checkpoint in {}; starting afresh", cfg.run.out_dir);
+    install_stop_signal_handlers();
+    bool finished = trainer.train();
+    RARLHF_LOG_INFO("train: {} ({}/{} iterations) -> {}", finished ? "done" : "stopped", trainer.iteration(),
+                    trainer.total_iterations(), cfg.run.out_dir);
+  });
+}
+
+}  // namespace rarlhf::cli
