@@ -6,6 +6,7 @@
 #include "rarlhf/reward/vader.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <sstream>
 #include <unordered_set>
