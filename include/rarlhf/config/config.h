@@ -203,6 +203,8 @@ struct EvalConfig {
   std::string ppl_label_filter;     // keep reference texts with this label ("" = all)
   int64_t ppl_batch_size = 4;
   bool plots = true;                // write PNG plots (python3-matplotlib)
+  std::string prompt_prefix;        // eval only: text put before every prompt given to the model, not
+                                    // scored by the reward (the paper's "prompted GPT-2" baseline)
   template <class V> void visit_fields(V&& v) {
     v("split", split, "test | tail");
     v("tail_threshold", tail_threshold, "tail = prompt score <= this (IMDB -2.5, Jigsaw +5)");
@@ -214,6 +216,7 @@ struct EvalConfig {
     v("ppl_label_filter", ppl_label_filter, "reference texts with this label only; \"\" = all");
     v("ppl_batch_size", ppl_batch_size, "texts per perplexity batch");
     v("plots", plots, "write PNG plots (needs python3-matplotlib)");
+    v("prompt_prefix", prompt_prefix, "eval only: instruction put before each prompt for the model (not scored)");
   }
 };
 
