@@ -23,7 +23,7 @@ tar czf "$out/parity_fixtures.tgz" tests/fixtures/parity 2>/dev/null && log "fix
 # 2. Build with CUDA LibTorch.
 log "configure"
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
-  -DRARLHF_ENABLE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DRARLHF_BUILD_BENCH=OFF \
+  -DRARLHF_ENABLE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DRARLHF_BUILD_BENCH=ON \
   $(scripts/make_offline_deps.sh --cmake-args .deps) > "$out/configure.log" 2>&1 \
   || { tail -40 "$out/configure.log"; log "configure FAILED"; exit 1; }
 grep -E "rarlhf:" "$out/configure.log" | tee -a "$out/summary.txt"
@@ -41,8 +41,8 @@ ctest --test-dir build-gpu --output-on-failure -j 8 --timeout 300 > "$out/ctest_
 tail -25 "$out/ctest_all.log" | tee -a "$out/summary.txt"
 
 # 4. GPU benchmark of the kernels.
-if [ -x build-gpu/kernels_gpu_report ]; then
+if [ -x build-gpu/kernels_gpu_bench ]; then
   log "kernel benchmark"
-  build-gpu/kernels_gpu_report 2>&1 | tee "$out/kernels_gpu.txt" | tee -a "$out/summary.txt"
+  build-gpu/kernels_gpu_bench 2>&1 | tee "$out/kernels_gpu.txt" | tee -a "$out/summary.txt"
 fi
 log "done"
