@@ -13,7 +13,9 @@ void init_logging(const std::string& level, int rank, int world_size) {
     throw ConfigError("logging.level: unknown level '" + level +
                       "'; use trace, debug, info, warn, error or off");
   }
-  auto logger = spdlog::stderr_color_mt("rarlhf_" + std::to_string(rank));
+  const std::string name = "rarlhf_" + std::to_string(rank);
+  spdlog::drop(name);  // may be called again once the rank is known (distributed runs)
+  auto logger = spdlog::stderr_color_mt(name);
   if (world_size > 1) {
     logger->set_pattern("[%H:%M:%S] [rank " + std::to_string(rank) + "] [%^%l%$] %v");
   } else {
