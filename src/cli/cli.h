@@ -43,5 +43,6 @@ void add_generate_command(CLI::App& app);
 void add_logprobs_command(CLI::App& app);
 void add_score_command(CLI::App& app);
 void add_schedule_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 
 }  // namespace rarlhf::cli

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
       add_logprobs_command,
       add_score_command,
       add_schedule_command,
+      add_eval_command,
   };
 
   CLI::App app{"rarlhf: risk-averse RLHF (RA-RLHF) fine-tuning of language models"};
