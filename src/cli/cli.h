@@ -44,5 +44,6 @@ void add_logprobs_command(CLI::App& app);
 void add_score_command(CLI::App& app);
 void add_schedule_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_run_command(CLI::App& app);
 
 }  // namespace rarlhf::cli

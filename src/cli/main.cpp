@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
       add_score_command,
       add_schedule_command,
       add_eval_command,
+      add_run_command,
   };
 
   CLI::App app{"rarlhf: risk-averse RLHF (RA-RLHF) fine-tuning of language models"};

@@ -23,6 +23,7 @@ const char* type_name(const int64_t&) { return "an integer"; }
 const char* type_name(const double&) { return "a number"; }
 const char* type_name(const std::string&) { return "a string"; }
 const char* type_name(const std::vector<double>&) { return "an array of numbers"; }
+const char* type_name(const std::vector<std::string>&) { return "an array of strings"; }
 
 std::string kind_of(const json& j) {
   switch (j.type()) {
@@ -72,6 +73,17 @@ void read_value(std::vector<double>& out, const json& j, const std::string& o,
   std::vector<double> v;
   for (size_t i = 0; i < j.size(); ++i) {
     double x = 0;
+    read_value(x, j[i], o, p + "[" + std::to_string(i) + "]");
+    v.push_back(x);
+  }
+  out = v;
+}
+void read_value(std::vector<std::string>& out, const json& j, const std::string& o,
+                const std::string& p) {
+  if (!j.is_array()) type_error(o, p, type_name(out), j);
+  std::vector<std::string> v;
+  for (size_t i = 0; i < j.size(); ++i) {
+    std::string x;
     read_value(x, j[i], o, p + "[" + std::to_string(i) + "]");
     v.push_back(x);
   }
@@ -282,6 +294,20 @@ void validate(const Config& c) {
   if (c.eval.ppl_batch_size <= 0) bad("eval.ppl_batch_size", "must be > 0");
   if (c.eval.num_prompts < 0) bad("eval.num_prompts", "must be >= 0 (0 = all)");
   one_of("logging.level", c.logging.level, {"trace", "debug", "info", "warn", "error", "off"});
+  for (const auto& st : c.pipeline.stages)
+    one_of("pipeline.stages", st, {"pretrain", "sft", "rlhf", "ra_rlhf", "eval", "compare"});
+  for (const auto& sp : c.pipeline.eval_splits) one_of("pipeline.eval_splits", sp, {"test", "tail"});
+  auto sets_ok = [&](const char* field, const std::vector<std::string>& sets) {
+    for (const auto& s : sets) {
+      if (s.find('=') == std::string::npos || s.find('.') > s.find('='))
+        bad(field, "'" + s + "' is not a \"section.key=VALUE\" override");
+    }
+  };
+  sets_ok("pipeline.pretrain", c.pipeline.pretrain);
+  sets_ok("pipeline.sft", c.pipeline.sft);
+  sets_ok("pipeline.rlhf", c.pipeline.rlhf);
+  sets_ok("pipeline.ra_rlhf", c.pipeline.ra_rlhf);
+  sets_ok("pipeline.eval", c.pipeline.eval);
 }
 
 Config load_config(const std::string& file, const std::vector<std::string>& sets) {

@@ -229,6 +229,34 @@ struct LoggingConfig {
   }
 };
 
+// `rarlhf run`: the experiment as stages, each a run of this binary with its own --set overrides
+// (applied after the chain's model paths, so a stage may override them). Stage outputs go to
+// run.out_dir/<stage>; a stage whose folder has a DONE marker is skipped.
+struct PipelineConfig {
+  std::vector<std::string> stages = {"sft", "rlhf", "ra_rlhf", "eval", "compare"};  // in order; subset of
+                                   // pretrain | sft | rlhf | ra_rlhf | eval | compare
+  std::vector<std::string> train_files;  // > 0 files: read with data.format, merged into
+                                         // run.out_dir/data/train.jsonl = every stage's data.train_path
+  std::vector<std::string> test_files;   // likewise -> run.out_dir/data/test.jsonl = data.test_path
+  std::vector<std::string> pretrain;  // --set overrides of each stage ("key=JSON"; "{out_dir}" = run.out_dir)
+  std::vector<std::string> sft;
+  std::vector<std::string> rlhf;
+  std::vector<std::string> ra_rlhf;
+  std::vector<std::string> eval;
+  std::vector<std::string> eval_splits = {"test", "tail"};  // eval.split values run for every model
+  template <class V> void visit_fields(V&& v) {
+    v("stages", stages, "stages run in order: pretrain | sft | rlhf | ra_rlhf | eval | compare");
+    v("train_files", train_files, "files (data.format) merged into the stages' training texts; [] = data.train_path");
+    v("test_files", test_files, "files (data.format) merged into the stages' test prompts; [] = data.test_path");
+    v("pretrain", pretrain, "--set overrides of the pretrain stage (sft from scratch)");
+    v("sft", sft, "--set overrides of the sft stage");
+    v("rlhf", rlhf, "--set overrides of the rlhf stage (train, risk off)");
+    v("ra_rlhf", ra_rlhf, "--set overrides of the ra_rlhf stage (train, risk on)");
+    v("eval", eval, "--set overrides of every eval run");
+    v("eval_splits", eval_splits, "eval.split values evaluated for every model");
+  }
+};
+
 struct Config {
   // The tokenizer directory in use: model.tokenizer, else model.path.
   const std::string& tokenizer_dir() const { return model.tokenizer.empty() ? model.path : model.tokenizer; }
@@ -243,6 +271,7 @@ struct Config {
   RewardConfig reward;
   EvalConfig eval;
   LoggingConfig logging;
+  PipelineConfig pipeline;
   template <class V> void visit_sections(V&& v) {
     v("run", run);
     v("model", model);
@@ -254,6 +283,7 @@ struct Config {
     v("reward", reward);
     v("eval", eval);
     v("logging", logging);
+    v("pipeline", pipeline);
   }
 };
 
