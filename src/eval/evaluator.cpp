@@ -42,6 +42,9 @@ std::vector<double> cached_prompt_scores(const std::vector<Prompt>& prompts, Rew
   std::vector<std::string> texts;
   texts.reserve(prompts.size());
   for (const auto& p : prompts) texts.push_back(p.text);
+  int64_t hits = 0;
+  double unused = 0;
+  for (const auto& t : texts) hits += cache.lookup(t, &unused) ? 1 : 0;
   int64_t missing = 0;
   auto scores = cache.score_all(texts, [&](const std::vector<std::string>& miss) {
     missing = static_cast<int64_t>(miss.size());
@@ -49,7 +52,7 @@ std::vector<double> cached_prompt_scores(const std::vector<Prompt>& prompts, Rew
     return reward.score(miss);
   });
   out.scored_now = missing;
-  out.cached_scores = static_cast<int64_t>(texts.size()) - missing;
+  out.cached_scores = hits;
   if (missing > 0) {
     save_score_cache(path, cache);
   } else {
@@ -135,6 +138,10 @@ EvalOutcome run_eval(const Config& cfg, const EvalRequest& req, RewardModel& rew
   out.out_dir = req.out_dir.empty() ? cfg.run.out_dir + "/eval-" + out.split : req.out_dir;
   out.prompt_cache = req.prompt_cache.empty() ? default_prompt_cache_path(cfg, reward.describe()) : req.prompt_cache;
 
+  // 0. The policy first: a bad model folder fails before any data is read or scored.
+  Policy policy = load_policy(model_dir, cfg.model.dtype, device);
+  policy.lm->eval();
+
   // 1. Test prompts: the first data.prompt_tokens tokens of each text, an eval.num_prompts subset.
   const std::string tok_dir = cfg.model.tokenizer.empty() ? model_dir : cfg.model.tokenizer;
   BpeTokenizer tok = BpeTokenizer::from_dir(tok_dir);
@@ -176,8 +183,6 @@ EvalOutcome run_eval(const Config& cfg, const EvalRequest& req, RewardModel& rew
   }
 
   // 4. Generate with the paper's settings, 5. score prompt+response (or the response alone).
-  Policy policy = load_policy(model_dir, cfg.model.dtype, device);
-  policy.lm->eval();
   const std::vector<int64_t> prefix_ids = cfg.eval.prompt_prefix.empty()
                                               ? std::vector<int64_t>{}
                                               : tok.encode(cfg.eval.prompt_prefix);

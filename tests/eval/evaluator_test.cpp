@@ -308,7 +308,9 @@ TEST_F(EvaluatorTest, OneLineErrors) {
   req.model_dir = root_ + "/no-such-model";
   cfg = config();
   cfg.model.tokenizer = model_dir_;
-  EXPECT_THROW(run_eval(cfg, req, reward, at::Device(at::kCPU)), IoError);
+  CountingReward untouched(vader());
+  EXPECT_THROW(run_eval(cfg, req, untouched, at::Device(at::kCPU)), IoError);
+  EXPECT_TRUE(untouched.seen.empty());  // the bad model folder fails before any scoring
   EXPECT_THROW(compare_eval_runs({root_ + "/nothing"}, root_ + "/cmp", false), IoError);
 }
 

@@ -31,8 +31,8 @@ struct EvalOutcome {
   std::string split;
   std::string prompt_cache;  // the prompt-score cache file used
   int64_t test_prompts = 0;  // prompts after eval.num_prompts, before the tail split
-  int64_t cached_scores = 0; // prompt scores found in the cache
-  int64_t scored_now = 0;    // prompt scores computed by the reward model in this run
+  int64_t cached_scores = 0; // prompts whose score was found in the cache
+  int64_t scored_now = 0;    // distinct prompt texts scored by the reward model in this run
   double mean_response_tokens = 0;  // generated tokens per response (up to and including EOS)
   std::vector<GenerationRecord> records;
   EvalMetrics metrics;
