@@ -284,6 +284,20 @@ TEST_F(EvaluatorTest, PromptPrefixGoesToTheModelOnly) {
   EXPECT_TRUE(res.eval_json["perplexity"].is_null());
   for (const auto& r : res.records) EXPECT_EQ(r.prompt.find("Write a positive"), std::string::npos);
   for (const auto& t : reward.seen) EXPECT_EQ(t.find("Write a positive"), std::string::npos) << t;
+
+  // Same prompts and seed without the prefix: the model saw a different context, so (with a 50 257-way
+  // random model) the sampled responses differ.
+  cfg.eval.prompt_prefix = "";
+  EvalRequest req;
+  req.out_dir = root_ + "/noprefix";
+  EvalOutcome plain = run_eval(cfg, req, reward, at::Device(at::kCPU));
+  ASSERT_EQ(plain.records.size(), res.records.size());
+  int differ = 0;
+  for (size_t i = 0; i < res.records.size(); ++i) {
+    EXPECT_EQ(plain.records[i].prompt, res.records[i].prompt);
+    differ += plain.records[i].response != res.records[i].response;
+  }
+  EXPECT_GT(differ, 0);
 }
 
 TEST_F(EvaluatorTest, OneLineErrors) {
