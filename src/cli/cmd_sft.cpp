@@ -1,6 +1,7 @@
 // `rarlhf sft --config FILE [--set k=v]... [--resume]`: causal-LM fine-tuning of the policy on
 // (label-filtered) texts — the paper's SFT stage — or pre-training from a config with
-// sft.from_scratch. Hands over to SftTrainer::train() (src/train/sft_trainer.cpp).
+// sft.from_scratch. Hands over to SftTrainer::train() (src/train/sft_trainer.cpp); data-parallel
+// under torchrun-style variables or srun (include/rarlhf/dist/communicator.h).
 #include <torch/torch.h>
 
 #include "cli.h"
@@ -8,6 +9,7 @@
 #include "rarlhf/common/log.h"
 #include "rarlhf/common/signals.h"
 #include "rarlhf/data/dataset.h"
+#include "rarlhf/dist/communicator.h"
 #include "rarlhf/text/bpe_tokenizer.h"
 #include "rarlhf/train/sft_trainer.h"
 
@@ -39,7 +41,8 @@ void add_sft_command(CLI::App& app) {
     Config cfg = load_and_init(*args);
     if (cfg.model.path.empty()) throw ConfigError("model.path: empty; set it to a GPT-2 directory");
     if (cfg.data.train_path.empty()) throw ConfigError("data.train_path: empty; set it to the SFT texts");
-    c10::Device device = resolve_device(cfg.run.device);
+    dist::RankSetup rank = dist::setup_rank(cfg.logging.level, cfg.run.threads, resolve_device(cfg.run.device));
+    c10::Device device = rank.device;
     BpeTokenizer tok = BpeTokenizer::from_dir(cfg.tokenizer_dir());
     ReadReport report;
     auto texts = read_texts(cfg.data, cfg.data.train_path, &report);
@@ -68,9 +71,10 @@ void add_sft_command(CLI::App& app) {
     auto eval_w = pack_sequences(eval_docs, tok.eos_id(), cfg.sft.seq_length);
     RARLHF_LOG_INFO("sft: {} texts ({} held out) -> {} train / {} eval windows", texts.size(), n_eval,
                     train_w.size(), eval_w.size());
-    write_run_info(cfg, cfg.run.out_dir);
+    if (rank.comm->is_main()) write_run_info(cfg, cfg.run.out_dir);
     SftTrainer trainer(cfg, std::move(train_w), std::move(eval_w), make_policy(cfg, device), device,
                        cfg.tokenizer_dir());
+    trainer.set_communicator(rank.comm);
     if (*resume && !trainer.resume()) RARLHF_LOG_INFO("sft: no checkpoint in {}; starting afresh", cfg.run.out_dir);
     install_stop_signal_handlers();
     bool finished = trainer.train();

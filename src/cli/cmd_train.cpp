@@ -1,12 +1,14 @@
 // `rarlhf train --config FILE [--set k=v]... [--resume]`: PPO (risk.enabled=false, RLHF) or
 // RA-RLHF (risk.enabled=true). Loads prompts, policy, reference and reward, then hands over to
 // PPOTrainer::train() (src/train/ppo_trainer.cpp), whose numbered stages are the algorithm.
+// Under torchrun-style variables or srun it runs data-parallel (include/rarlhf/dist/communicator.h).
 #include <torch/cuda.h>
 
 #include "cli.h"
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/log.h"
 #include "rarlhf/data/dataset.h"
+#include "rarlhf/dist/communicator.h"
 #include "rarlhf/reward/reward.h"
 #include "rarlhf/common/signals.h"
 #include "rarlhf/train/ppo_trainer.h"
@@ -43,16 +45,18 @@ void add_train_command(CLI::App& app) {
   sub->callback([args, resume] {
     Config cfg = load_and_init(*args);
     if (cfg.model.path.empty()) throw ConfigError("model.path: empty; set it to a Hugging Face GPT-2 directory");
-    c10::Device device = resolve_device(cfg.run.device);
+    dist::RankSetup rank = dist::setup_rank(cfg.logging.level, cfg.run.threads, resolve_device(cfg.run.device));
+    c10::Device device = rank.device;
     BpeTokenizer tok = BpeTokenizer::from_dir(cfg.tokenizer_dir());
     auto prompts = load_train_prompts(cfg, tok, cfg.data.train_path);
     Policy policy = load_policy(cfg.model.path, cfg.model.dtype, device);
     const std::string ref_dir = cfg.model.ref_path.empty() ? cfg.model.path : cfg.model.ref_path;
     Gpt2 ref = load_policy(ref_dir, cfg.model.dtype, device).lm;
     auto reward = make_reward(cfg.reward, device);
-    write_run_info(cfg, cfg.run.out_dir);
+    if (rank.comm->is_main()) write_run_info(cfg, cfg.run.out_dir);
     PPOTrainer trainer(cfg, std::move(prompts), std::move(policy), std::move(ref), std::move(reward),
                        std::move(tok), device);
+    trainer.set_communicator(rank.comm);
     if (*resume && !trainer.resume()) RARLHF_LOG_INFO("train: no checkpoint in {}; starting afresh", cfg.run.out_dir);
     install_stop_signal_handlers();
     bool finished = trainer.train();

@@ -39,8 +39,13 @@ at::Tensor process_logits(const at::Tensor& logits, const GenerateConfig& cfg, i
   return x;
 }
 
-GenerationResult generate(Gpt2& model, const std::vector<std::vector<int64_t>>& prompts, const GenerateConfig& cfg,
-                          int64_t eos_id, uint64_t seed, bool return_logprobs) {
+namespace {
+
+// row_seeds == nullptr: one generator seeded with `seed` draws all [R, B] uniforms; otherwise
+// column b comes from its own generator seeded with (*row_seeds)[b].
+GenerationResult generate_impl(Gpt2& model, const std::vector<std::vector<int64_t>>& prompts,
+                               const GenerateConfig& cfg, int64_t eos_id, uint64_t seed,
+                               const std::vector<uint64_t>* row_seeds, bool return_logprobs) {
   const auto& mc = model->config();
   const int64_t B = static_cast<int64_t>(prompts.size());
   const int64_t R = cfg.max_new_tokens;
@@ -97,8 +102,18 @@ GenerationResult generate(Gpt2& model, const std::vector<std::vector<int64_t>>& 
   at::Tensor done = at::zeros({B}, at::TensorOptions().dtype(at::kBool).device(dev));
   const at::Tensor pad = at::full({B}, eos_id, long_opts.device(dev));
   // All uniforms up front ([R, B], one host-to-device copy): step t uses row t.
-  const at::Tensor uniforms =
-      cfg.greedy ? at::Tensor() : at::rand({R, B}, gen, at::TensorOptions().dtype(at::kDouble)).to(dev);
+  at::Tensor uniforms;
+  if (!cfg.greedy && row_seeds == nullptr) {
+    uniforms = at::rand({R, B}, gen, at::TensorOptions().dtype(at::kDouble)).to(dev);
+  } else if (!cfg.greedy) {
+    std::vector<at::Tensor> cols;
+    cols.reserve(B);
+    for (int64_t b = 0; b < B; ++b) {
+      auto g = at::detail::createCPUGenerator((*row_seeds)[b]);
+      cols.push_back(at::rand({R}, g, at::TensorOptions().dtype(at::kDouble)));
+    }
+    uniforms = at::stack(cols, 1).to(dev);  // [R, B]
+  }
   for (int64_t t = 0; t < R; ++t) {
     at::Tensor logits = model->lm_logits(hidden);  // [B, V] fp32
     at::Tensor token;
@@ -131,6 +146,22 @@ GenerationResult generate(Gpt2& model, const std::vector<std::vector<int64_t>>& 
   res.response_mask = rmask;
   if (return_logprobs) res.response_logprobs = rlogp * rmask;
   return res;
+}
+
+}  // namespace
+
+GenerationResult generate(Gpt2& model, const std::vector<std::vector<int64_t>>& prompts, const GenerateConfig& cfg,
+                          int64_t eos_id, uint64_t seed, bool return_logprobs) {
+  return generate_impl(model, prompts, cfg, eos_id, seed, nullptr, return_logprobs);
+}
+
+GenerationResult generate(Gpt2& model, const std::vector<std::vector<int64_t>>& prompts, const GenerateConfig& cfg,
+                          int64_t eos_id, const std::vector<uint64_t>& row_seeds, bool return_logprobs) {
+  if (row_seeds.size() != prompts.size()) {
+    throw Error("generate: " + std::to_string(row_seeds.size()) + " row seeds for " +
+                std::to_string(prompts.size()) + " prompts");
+  }
+  return generate_impl(model, prompts, cfg, eos_id, 0, &row_seeds, return_logprobs);
 }
 
 }  // namespace rarlhf

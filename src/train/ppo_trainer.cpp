@@ -1,7 +1,8 @@
 // PPOTrainer: the PPO / RA-RLHF loop. Each iteration is the numbered stages in step(); every
 // stage is one call into generate/, reward/, kernels/ or rl/. Randomness is derived from
 // (run.seed, iteration, purpose), never from hidden global state, so a resumed run replays exactly
-// what an uninterrupted one would have done. Spec: reference/ra-rlhf.md §1.1-1.3.
+// what an uninterrupted one would have done, and N data-parallel ranks (each rolling out its shard,
+// episode j sampled from its own stream) replay what one process would. Spec: ra-rlhf.md §1.1-1.3.
 #include "rarlhf/train/ppo_trainer.h"
 
 #include <torch/torch.h>
@@ -51,6 +52,23 @@ std::string fmt_duration(double s) {
   return buf;
 }
 
+// x whitened with the mean and unbiased variance over mask != 0 across all ranks (masked_whiten's
+// formula, TRL's masked_var: var = sum(m (x - mean)^2) / (n - 1)). One rank: masked_whiten itself.
+at::Tensor global_masked_whiten(dist::Communicator& comm, const at::Tensor& x, const at::Tensor& mask,
+                                bool custom) {
+  if (!comm.distributed()) return masked_whiten(x, mask, true, custom);
+  at::Tensor m = mask.to(at::kDouble), xd = x.to(at::kDouble);
+  at::Tensor s = torch::stack({m.sum(), (xd * m).sum()});  // [2]: n, sum x
+  comm.all_reduce_sum(s);
+  const double n = s[0].item<double>();
+  if (n <= 1) throw Error("advantage whitening needs more than one kept token over all ranks");
+  const double mean = s[1].item<double>() / n;
+  at::Tensor ss = ((xd - mean).pow(2) * m).sum().reshape({1});
+  comm.all_reduce_sum(ss);
+  const double var = ss.item<double>() / (n - 1);
+  return ((x - mean) * (1.0 / std::sqrt(var + 1e-8))).to(x.scalar_type());
+}
+
 }  // namespace
 
 PPOTrainer::PPOTrainer(Config cfg, std::vector<TrainPrompt> prompts, Policy policy, Gpt2 ref,
@@ -63,7 +81,8 @@ PPOTrainer::PPOTrainer(Config cfg, std::vector<TrainPrompt> prompts, Policy poli
       reward_(std::move(reward)),
       tokenizer_(std::move(tokenizer)),
       device_(device),
-      kl_(cfg_.ppo) {
+      kl_(cfg_.ppo),
+      comm_(std::make_shared<dist::Communicator>()) {
   const int64_t n = static_cast<int64_t>(prompts_.size());
   if (n < cfg_.ppo.batch_size) {
     throw ConfigError("data.train_path: " + std::to_string(n) + " prompts, fewer than ppo.batch_size " +
@@ -78,6 +97,16 @@ PPOTrainer::PPOTrainer(Config cfg, std::vector<TrainPrompt> prompts, Policy poli
 }
 
 PPOTrainer::~PPOTrainer() = default;
+
+void PPOTrainer::set_communicator(std::shared_ptr<dist::Communicator> comm) {
+  if (!comm) throw Error("PPOTrainer::set_communicator: null communicator");
+  if (cfg_.ppo.batch_size % comm->world_size() != 0) {
+    throw ConfigError("ppo.batch_size: " + std::to_string(cfg_.ppo.batch_size) +
+                      " episodes cannot be split over " + std::to_string(comm->world_size()) +
+                      " ranks; make the global batch a multiple of WORLD_SIZE");
+  }
+  comm_ = std::move(comm);
+}
 
 int64_t PPOTrainer::total_iterations() const {
   if (cfg_.ppo.total_iterations > 0) return cfg_.ppo.total_iterations;
@@ -135,7 +164,11 @@ nlohmann::json PPOTrainer::step(int64_t m) {
   const auto t_start = clock::now();
   const PpoConfig& pc = cfg_.ppo;
   const int64_t M = total_iterations();
-  const std::vector<int64_t> idx = batch_indices(m);
+  // This rank's episodes: global indices [shard.begin, shard.end) of the batch; B is the local count.
+  const std::vector<int64_t> global_idx = batch_indices(m);
+  const int64_t B_global = static_cast<int64_t>(global_idx.size());
+  const dist::Shard shard = dist::shard_of(B_global, comm_->rank(), comm_->world_size());
+  const std::vector<int64_t> idx(global_idx.begin() + shard.begin, global_idx.begin() + shard.end);
   const int64_t B = static_cast<int64_t>(idx.size());
   const double beta = kl_.value();
   nlohmann::json rec;
@@ -146,11 +179,15 @@ nlohmann::json PPOTrainer::step(int64_t m) {
   std::vector<std::vector<int64_t>> queries;
   queries.reserve(B);
   for (int64_t i : idx) queries.push_back(prompts_[i].ids);
+  // Episode g of the global batch draws from stream (seed, m, g): the same samples on any number of ranks.
+  std::vector<uint64_t> row_seeds;
+  row_seeds.reserve(B);
+  const uint64_t iter_seed = mix_seed(cfg_.run.seed, m, kSample);
+  for (int64_t j = 0; j < B; ++j) row_seeds.push_back(mix_seed(iter_seed, shard.begin + j, kSample));
   GenerationResult gen;
   {
     torch::NoGradGuard no_grad;
-    gen = generate(policy_.lm, queries, cfg_.generate, tokenizer_.eos_id(),
-                   mix_seed(cfg_.run.seed, m, kSample));
+    gen = generate(policy_.lm, queries, cfg_.generate, tokenizer_.eos_id(), row_seeds);
   }
   rec["time/rollout"] = seconds_since(t0);
 
@@ -227,62 +264,100 @@ nlohmann::json PPOTrainer::step(int64_t m) {
 
   // 6. Soft-risk selection: keep the k(m) episodes with the lowest KL-penalised return at the
   //    first response action (reference/ra-rlhf.md §1.2); risk off keeps the whole batch.
-  at::Tensor episode_returns = returns.select(1, 0);  // [B]
-  const int64_t k = cfg_.risk.enabled ? soft_risk_keep_count(m, B, M, cfg_.risk) : B;
+  //    The selection is global: q-hat is the k-th smallest return over every rank's episodes.
+  at::Tensor episode_returns = comm_->all_gather(returns.select(1, 0).contiguous());  // [B_global]
+  const int64_t k = cfg_.risk.enabled ? soft_risk_keep_count(m, B_global, M, cfg_.risk) : B_global;
   RiskSelection sel = select_lowest_returns(episode_returns, k);
-  at::Tensor keep_f = sel.keep.to(device_).to(at::kFloat);  // [B]
-  at::Tensor train_mask = mask * keep_f.unsqueeze(1);       // [B, R]
+  at::Tensor keep_global_f = sel.keep.to(device_).to(at::kFloat);       // [B_global]
+  at::Tensor keep_f = keep_global_f.narrow(0, shard.begin, B);           // [B] this rank's episodes
+  at::Tensor train_mask = mask * keep_f.unsqueeze(1);                    // [B, R]
   // Whitening runs after the mask change, so it covers the kept episodes' tokens only.
-  if (pc.whiten_advantages) advantages = masked_whiten(advantages, train_mask, true, pc.custom_kernels);
+  if (pc.whiten_advantages) {
+    advantages = global_masked_whiten(*comm_, advantages, train_mask, pc.custom_kernels);
+  }
+  at::Tensor scores_global = comm_->all_gather(scores);                  // [B_global]
   last_keep_ = sel.keep.to(at::kCPU);
   last_returns_ = episode_returns.to(at::kCPU);
-  last_scores_ = scores.to(at::kCPU);
-  last_indices_ = idx;
+  last_scores_ = scores_global.to(at::kCPU);
+  last_indices_ = global_idx;
 
   // 7. PPO: epochs x minibatches, clipped policy + value loss over kept tokens. Rows with no
-  //    kept token are left out of the forward: they add nothing to a masked mean.
+  //    kept token are left out of the forward: they add nothing to a masked mean. A minibatch is
+  //    global: each rank trains on its own rows of it, its loss weighted by its share of the
+  //    minibatch's kept tokens, and the gradients are summed, which is the gradient of the
+  //    single-process masked mean. Skip decisions use the global statistics, so ranks agree.
   t0 = clock::now();
   policy_.lm->train();
   int64_t n_updates = 0, n_skipped = 0;
   double sum_pg = 0, sum_vf = 0, sum_cf = 0, sum_vcf = 0, sum_ent = 0, sum_akl = 0, sum_ratio = 0;
   const int64_t mbs = pc.mini_batch_size;
   at::Tensor row_has_tokens = (train_mask.sum(1) > 0).to(at::kCPU);
+  at::Tensor row_tokens = train_mask.sum(1).to(at::kDouble).to(at::kCPU);  // [B] kept tokens per row
   for (int64_t epoch = 0; epoch < pc.ppo_epochs; ++epoch) {
     at::Generator g = at::detail::createCPUGenerator(mix_seed(cfg_.run.seed, m, kMinibatch + epoch));
-    at::Tensor perm = torch::randperm(B, g, torch::TensorOptions().dtype(at::kLong));
-    for (int64_t s = 0; s < B; s += mbs) {
-      at::Tensor rows = perm.narrow(0, s, std::min(mbs, B - s));
+    at::Tensor perm = torch::randperm(B_global, g, torch::TensorOptions().dtype(at::kLong));
+    for (int64_t s = 0; s < B_global; s += mbs) {
+      at::Tensor rows_g = perm.narrow(0, s, std::min(mbs, B_global - s));
+      at::Tensor rows = rows_g.index({(rows_g >= shard.begin).logical_and(rows_g < shard.end)}) - shard.begin;
       rows = rows.index({row_has_tokens.index({rows})});
-      if (rows.numel() == 0) continue;
-      at::Tensor r = rows.to(device_);
-      at::Tensor lp, v, ent;
-      forward_response(policy_.lm, &policy_.value_head, ids.index({r}), attn.index({r}), P, &lp, &v,
-                       &ent);
-      PpoLoss out = ppo_loss(lp, old_logprobs.index({r}), v, old_values.index({r}),
-                             advantages.index({r}), returns.index({r}), train_mask.index({r}), pc, ent);
-      if (pc.ratio_threshold > 0 && out.stats.ratio_mean > pc.ratio_threshold) {
+      const double local_tokens = rows.numel() ? row_tokens.index({rows}).sum().item<double>() : 0.0;
+      PpoLoss out;
+      if (rows.numel() > 0) {
+        at::Tensor r = rows.to(device_);
+        at::Tensor lp, v, ent;
+        forward_response(policy_.lm, &policy_.value_head, ids.index({r}), attn.index({r}), P, &lp, &v,
+                         &ent);
+        out = ppo_loss(lp, old_logprobs.index({r}), v, old_values.index({r}), advantages.index({r}),
+                       returns.index({r}), train_mask.index({r}), pc, ent);
+      }
+      // Token-weighted statistics summed over ranks: [tokens, pg, vf, cf, vcf, ent, akl, ratio, loss].
+      const PpoLossStats& st = out.stats;
+      const double lw = local_tokens;
+      const double loss_local = rows.numel() > 0 ? item(out.loss) : 0.0;
+      at::Tensor agg = torch::tensor({lw, st.pg_loss * lw, st.vf_loss * lw, st.clipfrac * lw,
+                                      st.vf_clipfrac * lw, st.policy_entropy * lw, st.approx_kl * lw,
+                                      st.ratio_mean * lw, loss_local * lw},
+                                     torch::kDouble);
+      if (comm_->distributed()) {
+        agg = agg.to(device_);
+        comm_->all_reduce_sum(agg);
+        agg = agg.to(at::kCPU);
+      }
+      const double n_tok = agg[0].item<double>();
+      if (n_tok <= 0) continue;  // every episode of this minibatch was dropped
+      const double* a = agg.data_ptr<double>();
+      PpoLossStats gst{a[1] / n_tok, a[2] / n_tok, a[3] / n_tok, a[4] / n_tok, a[6] / n_tok, a[5] / n_tok,
+                       a[7] / n_tok, 0.0};
+      if (pc.ratio_threshold > 0 && gst.ratio_mean > pc.ratio_threshold) {
         ++n_skipped;  // TRL: "average ratio exceeds threshold, skipping batch"
         continue;
       }
-      if (!std::isfinite(item(out.loss))) {
+      if (!std::isfinite(a[8] / n_tok)) {
         throw Error("iteration " + std::to_string(m) +
                     ": PPO loss is NaN/inf; stopping (the last checkpoint is intact). Try a lower "
                     "ppo.learning_rate or model.dtype=float32");
       }
       optimizer_->zero_grad();
-      out.loss.backward();
+      if (rows.numel() > 0) {
+        if (comm_->distributed()) {
+          (out.loss * (local_tokens / n_tok)).backward();
+        } else {
+          out.loss.backward();
+        }
+      }
+      dist::all_reduce_gradients(*comm_, optimizer_->parameters());
       if (pc.max_grad_norm > 0) {
         torch::nn::utils::clip_grad_norm_(optimizer_->parameters(), pc.max_grad_norm);
       }
       optimizer_->step();
       ++n_updates;
-      sum_pg += out.stats.pg_loss;
-      sum_vf += out.stats.vf_loss;
-      sum_cf += out.stats.clipfrac;
-      sum_vcf += out.stats.vf_clipfrac;
-      sum_ent += out.stats.policy_entropy;
-      sum_akl += out.stats.approx_kl;
-      sum_ratio += out.stats.ratio_mean;
+      sum_pg += gst.pg_loss;
+      sum_vf += gst.vf_loss;
+      sum_cf += gst.clipfrac;
+      sum_vcf += gst.vf_clipfrac;
+      sum_ent += gst.policy_entropy;
+      sum_akl += gst.approx_kl;
+      sum_ratio += gst.ratio_mean;
     }
   }
   policy_.lm->eval();
@@ -290,10 +365,11 @@ nlohmann::json PPOTrainer::step(int64_t m) {
 
   // 8. KL controller: the paper (Eq. 12) adapts beta with the KL averaged over the kept
   //    episodes; the reference code dilutes it with the dropped rows counted as zero.
-  at::Tensor kl_ep = ((old_logprobs - ref_logprobs) * mask).sum(1);  // [B] sequence KL
+  //    Global: every rank's sequence KLs are gathered, so all ranks update beta identically.
+  at::Tensor kl_ep = comm_->all_gather(((old_logprobs - ref_logprobs) * mask).sum(1).contiguous());  // [B_global]
   const double kl_all = item(kl_ep.mean());
-  const double kl_kept = item((kl_ep * keep_f).sum() / keep_f.sum().clamp_min(1));
-  kl_.update(kl_kept, B);
+  const double kl_kept = item((kl_ep * keep_global_f).sum() / keep_global_f.sum().clamp_min(1));
+  kl_.update(kl_kept, B_global);
   if (kl_all < -1.0) {
     RARLHF_LOG_WARN("iteration {}: mean KL {:.3f} < -1: the policy samples tokens the reference finds "
                     "likelier than it does; check generation settings (top_k=0, top_p=1, temperature=1)",
@@ -301,13 +377,14 @@ nlohmann::json PPOTrainer::step(int64_t m) {
   }
 
   const double nu = std::max<int64_t>(1, n_updates);
-  at::Tensor kept_scores = scores.index({sel.keep.to(device_)});
+  at::Tensor kept_scores = scores_global.index({sel.keep.to(device_)});
+  total_len = comm_->sum(total_len);
   rec["objective/kl"] = kl_all;
   rec["objective/kl_kept"] = kl_kept;
-  rec["objective/scores"] = item(scores.mean());
-  rec["objective/scores_std"] = B > 1 ? item(scores.std()) : 0.0;
-  rec["objective/scores_min"] = item(scores.min());
-  rec["objective/rlhf_reward"] = item((scores - beta * kl_ep).mean());
+  rec["objective/scores"] = item(scores_global.mean());
+  rec["objective/scores_std"] = B_global > 1 ? item(scores_global.std()) : 0.0;
+  rec["objective/scores_min"] = item(scores_global.min());
+  rec["objective/rlhf_reward"] = item((scores_global - beta * kl_ep).mean());
   rec["loss/policy_avg"] = sum_pg / nu;
   rec["loss/value_avg"] = sum_vf / nu;
   rec["policy/clipfrac_avg"] = sum_cf / nu;
@@ -320,16 +397,28 @@ nlohmann::json PPOTrainer::step(int64_t m) {
   rec["kl/beta"] = beta;
   rec["kl/beta_next"] = kl_.value();
   rec["risk/keep_count"] = sel.keep_count;
-  rec["risk/alpha_now"] = static_cast<double>(k) / static_cast<double>(B);
+  rec["risk/alpha_now"] = static_cast<double>(k) / static_cast<double>(B_global);
   rec["risk/return_threshold"] = sel.threshold;
   rec["risk/cvar_score"] = item(kept_scores.mean());
   rec["returns/episode_mean"] = item(episode_returns.mean());
-  rec["env/response_length"] = total_len / static_cast<double>(B);
+  rec["env/response_length"] = total_len / static_cast<double>(B_global);
+  if (comm_->distributed()) rec["dist/world_size"] = comm_->world_size();
   rec["time/total"] = seconds_since(t_start);
   return rec;
 }
 
 void PPOTrainer::save_checkpoint() {
+  // Replicas are identical: rank 0 writes; the others wait so that no rank exits (or reads the
+  // checkpoint on a later resume) before it is complete.
+  if (!comm_->is_main()) {
+    comm_->barrier();
+    return;
+  }
+  save_checkpoint_files();
+  comm_->barrier();
+}
+
+void PPOTrainer::save_checkpoint_files() {
   const std::string dir = cfg_.run.out_dir + "/checkpoint";
   const std::string tmp = dir + ".tmp";
   const std::string old = dir + ".old";
@@ -395,15 +484,25 @@ bool PPOTrainer::resume() {
 
 bool PPOTrainer::train() {
   const int64_t M = total_iterations();
-  MetricsWriter metrics(cfg_.run.out_dir + "/metrics.jsonl", iteration_, "iteration");
-  const bool tty = cfg_.logging.progress && isatty(STDERR_FILENO);
+  const bool main_rank = comm_->is_main();
+  // Identical replicas from here on: rank 0's weights (a fresh value head is random per process).
+  {
+    std::vector<at::Tensor> params = policy_.lm->parameters();
+    for (auto& p : policy_.value_head->parameters()) params.push_back(p);
+    dist::broadcast_parameters(*comm_, params);
+  }
+  std::unique_ptr<MetricsWriter> metrics;
+  if (main_rank) {
+    metrics = std::make_unique<MetricsWriter>(cfg_.run.out_dir + "/metrics.jsonl", iteration_, "iteration");
+  }
+  const bool tty = main_rank && cfg_.logging.progress && isatty(STDERR_FILENO);
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t first = iteration_;
   RARLHF_LOG_INFO("train: {} iterations of {} episodes ({}), risk {}", M, cfg_.ppo.batch_size,
                   cfg_.risk.enabled ? "RA-RLHF" : "RLHF", cfg_.risk.enabled ? "on" : "off");
   for (int64_t m = iteration_; m < M; ++m) {
     nlohmann::json rec = step(m);
-    metrics.write(rec);
+    if (metrics) metrics->write(rec);
     iteration_ = m + 1;
     const double elapsed = seconds_since(t0);
     const double eta = elapsed / static_cast<double>(iteration_ - first) * static_cast<double>(M - iteration_);
@@ -419,7 +518,10 @@ bool PPOTrainer::train() {
     } else {
       RARLHF_LOG_INFO("train: {}", line);
     }
-    if (g_stop_requested.load()) {
+    // A signal may reach only some ranks (or reach them in different iterations): stop together.
+    bool stop = g_stop_requested.load();
+    if (comm_->distributed()) stop = comm_->sum(stop ? 1.0 : 0.0) > 0;
+    if (stop) {
       if (tty) std::fprintf(stderr, "\n");
       RARLHF_LOG_WARN("train: stop requested; checkpointing at iteration {} and exiting", iteration_);
       save_checkpoint();
@@ -431,8 +533,11 @@ bool PPOTrainer::train() {
   }
   if (tty) std::fprintf(stderr, "\n");
   save_checkpoint();
-  save_policy(policy_, cfg_.run.out_dir + "/policy", cfg_.tokenizer_dir());
-  write_file_atomic(cfg_.run.out_dir + "/DONE", "iterations " + std::to_string(M) + "\n");
+  if (main_rank) {
+    save_policy(policy_, cfg_.run.out_dir + "/policy", cfg_.tokenizer_dir());
+    write_file_atomic(cfg_.run.out_dir + "/DONE", "iterations " + std::to_string(M) + "\n");
+  }
+  comm_->barrier();
   return true;
 }
 

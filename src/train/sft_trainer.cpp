@@ -1,5 +1,5 @@
 // SftTrainer: packed causal-LM fine-tuning with gradient accumulation, held-out loss,
-// checkpoints and resume. See include/rarlhf/train/sft_trainer.h.
+// checkpoints and resume, optionally data-parallel over ranks. See include/rarlhf/train/sft_trainer.h.
 #include "rarlhf/train/sft_trainer.h"
 
 #include <torch/torch.h>
@@ -105,7 +105,8 @@ SftTrainer::SftTrainer(Config cfg, std::vector<std::vector<int64_t>> train_windo
       eval_(std::move(eval_windows)),
       policy_(std::move(policy)),
       device_(device),
-      tokenizer_dir_(std::move(tokenizer_dir)) {
+      tokenizer_dir_(std::move(tokenizer_dir)),
+      comm_(std::make_shared<dist::Communicator>()) {
   if (train_.empty()) throw ConfigError("data.train_path: no training text left after filtering");
   optimizer_ = std::make_unique<torch::optim::AdamW>(
       policy_.lm->parameters(),
@@ -113,6 +114,11 @@ SftTrainer::SftTrainer(Config cfg, std::vector<std::vector<int64_t>> train_windo
 }
 
 SftTrainer::~SftTrainer() = default;
+
+void SftTrainer::set_communicator(std::shared_ptr<dist::Communicator> comm) {
+  if (!comm) throw Error("SftTrainer::set_communicator: null communicator");
+  comm_ = std::move(comm);
+}
 
 int64_t SftTrainer::steps_per_epoch() const {
   const int64_t per_step = cfg_.sft.batch_size * cfg_.sft.grad_accum;
@@ -136,6 +142,12 @@ double SftTrainer::eval_loss() {
 }
 
 void SftTrainer::save_checkpoint() {
+  // Rank 0 writes; the others wait until the checkpoint is complete.
+  if (comm_->is_main()) save_checkpoint_files();
+  comm_->barrier();
+}
+
+void SftTrainer::save_checkpoint_files() {
   const std::string dir = cfg_.run.out_dir + "/checkpoint";
   const std::string tmp = dir + ".tmp", old = dir + ".old";
   std::error_code ec;
@@ -193,13 +205,16 @@ bool SftTrainer::train() {
   const int64_t spe = steps_per_epoch();
   const int64_t mb = cfg_.sft.batch_size, accum = cfg_.sft.grad_accum;
   const int64_t eval_every = cfg_.sft.eval_every > 0 ? cfg_.sft.eval_every : spe;
-  MetricsWriter metrics(cfg_.run.out_dir + "/metrics.jsonl", step_, "step");
-  const bool tty = cfg_.logging.progress && isatty(STDERR_FILENO);
+  const bool main_rank = comm_->is_main();
+  dist::broadcast_parameters(*comm_, policy_.lm->parameters());  // identical replicas
+  std::unique_ptr<MetricsWriter> metrics;
+  if (main_rank) metrics = std::make_unique<MetricsWriter>(cfg_.run.out_dir + "/metrics.jsonl", step_, "step");
+  const bool tty = main_rank && cfg_.logging.progress && isatty(STDERR_FILENO);
   if (step_ == 0) {
     double e0 = eval_loss();
     RARLHF_LOG_INFO("sft: {} windows of {} tokens, {} steps; initial eval loss {:.4f}", train_.size(),
                     cfg_.sft.seq_length, total, e0);
-    metrics.write({{"step", 0}, {"loss/eval", e0}});
+    if (metrics) metrics->write({{"step", 0}, {"loss/eval", e0}});
   }
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t first = step_;
@@ -220,11 +235,30 @@ bool SftTrainer::train() {
       if (s >= static_cast<int64_t>(order.size())) break;
       std::vector<int64_t> rows(order.begin() + s,
                                 order.begin() + std::min<int64_t>(order.size(), s + mb));
-      at::Tensor loss = micro_batch_loss(rows);
-      (loss / static_cast<double>(accum)).backward();
-      loss_sum += loss.item<double>();
+      if (!comm_->distributed()) {
+        at::Tensor loss = micro_batch_loss(rows);
+        (loss / static_cast<double>(accum)).backward();
+        loss_sum += loss.item<double>();
+      } else {
+        // This rank's slice of the micro-batch (sizes differ by at most one window).
+        const int64_t n = static_cast<int64_t>(rows.size()), W = comm_->world_size(), r = comm_->rank();
+        std::vector<int64_t> mine(rows.begin() + n * r / W, rows.begin() + n * (r + 1) / W);
+        at::Tensor nll, cnt;
+        if (!mine.empty()) {
+          auto [ids, mask] = make_batch(train_, mine, device_);
+          std::tie(nll, cnt) = nll_sum(policy_.lm, ids, mask, true);
+        }
+        at::Tensor agg = torch::tensor({mine.empty() ? 0.0 : nll.item<double>(),
+                                        mine.empty() ? 0.0 : cnt.item<double>()},
+                                       torch::TensorOptions().dtype(torch::kDouble).device(device_));
+        comm_->all_reduce_sum(agg);
+        const double g_nll = agg[0].item<double>(), g_cnt = std::max(1.0, agg[1].item<double>());
+        if (!mine.empty()) (nll / (g_cnt * static_cast<double>(accum))).backward();
+        loss_sum += g_nll / g_cnt;
+      }
       ++n_micro;
     }
+    dist::all_reduce_gradients(*comm_, policy_.lm->parameters());
     const double train_loss = loss_sum / std::max<int64_t>(1, n_micro);
     if (!std::isfinite(train_loss)) {
       throw Error("sft step " + std::to_string(step_) + ": loss is NaN/inf; stopping (the last "
@@ -234,7 +268,7 @@ bool SftTrainer::train() {
     ++step_;
     nlohmann::json rec = {{"step", step_}, {"epoch", epoch}, {"loss/train", train_loss}};
     if (step_ % eval_every == 0 || step_ == total) rec["loss/eval"] = eval_loss();
-    metrics.write(rec);
+    if (metrics) metrics->write(rec);
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double eta = el / static_cast<double>(step_ - first) * static_cast<double>(total - step_);
     if (tty) {
@@ -245,7 +279,9 @@ bool SftTrainer::train() {
       RARLHF_LOG_INFO("sft: step {}/{} train loss {:.4f} eval loss {:.4f}", step_, total, train_loss,
                       rec["loss/eval"].get<double>());
     }
-    if (g_stop_requested.load()) {
+    bool stop = g_stop_requested.load();
+    if (comm_->distributed()) stop = comm_->sum(stop ? 1.0 : 0.0) > 0;  // stop together
+    if (stop) {
       if (tty) std::fprintf(stderr, "\n");
       save_checkpoint();
       return false;
@@ -254,8 +290,11 @@ bool SftTrainer::train() {
   }
   if (tty) std::fprintf(stderr, "\n");
   save_checkpoint();
-  save_policy(policy_, cfg_.run.out_dir + "/policy", tokenizer_dir_);
-  write_file_atomic(cfg_.run.out_dir + "/DONE", "steps " + std::to_string(total) + "\n");
+  if (main_rank) {
+    save_policy(policy_, cfg_.run.out_dir + "/policy", tokenizer_dir_);
+    write_file_atomic(cfg_.run.out_dir + "/DONE", "steps " + std::to_string(total) + "\n");
+  }
+  comm_->barrier();
   return true;
 }
 

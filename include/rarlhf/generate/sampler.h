@@ -26,6 +26,13 @@ struct GenerationResult {
 GenerationResult generate(Gpt2& model, const std::vector<std::vector<int64_t>>& prompts, const GenerateConfig& cfg,
                           int64_t eos_id, uint64_t seed, bool return_logprobs = false);
 
+// Same, with one random stream per row: row b's draws come from a generator seeded with
+// row_seeds[b] (row_seeds.size() == prompts.size()), so a row's sample does not depend on which other
+// rows share the batch. Data-parallel training uses it so that N ranks, each sampling its shard,
+// draw the same episodes as one process sampling the whole batch.
+GenerationResult generate(Gpt2& model, const std::vector<std::vector<int64_t>>& prompts, const GenerateConfig& cfg,
+                          int64_t eos_id, const std::vector<uint64_t>& row_seeds, bool return_logprobs = false);
+
 // The logits filter used by generate, exposed for tests: temperature, then EOS -> -inf when
 // suppress_eos, then top-k, then top-p (smallest set of tokens whose probability reaches top_p).
 at::Tensor process_logits(const at::Tensor& logits, const GenerateConfig& cfg, int64_t eos_id, bool suppress_eos);

@@ -14,6 +14,7 @@
 
 #include "rarlhf/common/signals.h"
 #include "rarlhf/config/config.h"
+#include "rarlhf/dist/communicator.h"
 #include "rarlhf/model/gpt2.h"
 #include "rarlhf/reward/reward.h"
 #include "rarlhf/rl/ppo.h"
@@ -37,6 +38,13 @@ class PPOTrainer {
              std::unique_ptr<RewardModel> reward, BpeTokenizer tokenizer, c10::Device device);
   ~PPOTrainer();
 
+  // Data parallelism (call before resume()/train()): this rank generates, scores and trains on
+  // its contiguous shard of each global batch of ppo.batch_size episodes (which must divide by the
+  // world size); risk selection, whitening, KL control and metrics are global, gradients summed
+  // over ranks with each rank's loss weighted by its share of the kept tokens. Only rank 0 writes
+  // metrics and checkpoints. Without a call the trainer is a world of one.
+  void set_communicator(std::shared_ptr<dist::Communicator> comm);
+
   // Restores policy, value head, optimiser, beta and the iteration from out_dir/checkpoint.
   // Returns false when there is no checkpoint.
   bool resume();
@@ -52,7 +60,8 @@ class PPOTrainer {
   int64_t iteration() const { return iteration_; }
   double beta() const { return kl_.value(); }
   Policy& policy() { return policy_; }
-  // The keep mask [B] of the last step (tests check which episodes RA-RLHF trained on).
+  // The keep mask [B] of the last step (tests check which episodes RA-RLHF trained on); these are
+  // global (all ranks' episodes in global order) in a data-parallel run.
   const at::Tensor& last_keep() const { return last_keep_; }
   const at::Tensor& last_returns() const { return last_returns_; }
   const at::Tensor& last_scores() const { return last_scores_; }
@@ -62,6 +71,7 @@ class PPOTrainer {
 
  private:
   struct Rollout;
+  void save_checkpoint_files();  // rank 0's part of save_checkpoint()
   std::vector<int64_t> batch_indices(int64_t m) const;
   // Forward over [query; response]: fp32 logprobs [B,R], values [B,R], optional entropy [B,R].
   void forward_response(Gpt2& lm, ValueHead* vhead, const at::Tensor& ids, const at::Tensor& attn,
@@ -77,6 +87,7 @@ class PPOTrainer {
   c10::Device device_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
   KlController kl_;
+  std::shared_ptr<dist::Communicator> comm_;
   std::vector<int64_t> order_;  // seeded permutation of the prompts (one pass = M iterations)
   int64_t iteration_ = 0;
   at::Tensor last_keep_, last_returns_, last_scores_;

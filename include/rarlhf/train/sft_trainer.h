@@ -11,6 +11,7 @@
 #include <c10/core/Device.h>
 
 #include "rarlhf/config/config.h"
+#include "rarlhf/dist/communicator.h"
 #include "rarlhf/model/gpt2.h"
 
 namespace torch::optim {
@@ -33,6 +34,10 @@ class SftTrainer {
              std::vector<std::vector<int64_t>> eval_windows, Policy policy, c10::Device device,
              std::string tokenizer_dir);
   ~SftTrainer();
+  // Data parallelism (call before resume()/train()): each micro-batch of sft.batch_size windows is
+  // split over the ranks; each rank's summed NLL is divided by the micro-batch's global token count
+  // and the gradients are summed, i.e. the single-process token mean. Rank 0 writes files.
+  void set_communicator(std::shared_ptr<dist::Communicator> comm);
   bool resume();        // from run.out_dir/checkpoint; false when there is none
   bool train();         // true when finished, false when stopped by a signal (checkpointed)
   double eval_loss();   // held-out mean NLL
@@ -43,6 +48,7 @@ class SftTrainer {
   void save_checkpoint();
 
  private:
+  void save_checkpoint_files();
   at::Tensor micro_batch_loss(const std::vector<int64_t>& rows);
   std::vector<int64_t> epoch_order(int64_t epoch) const;
 
@@ -52,6 +58,7 @@ class SftTrainer {
   c10::Device device_;
   std::string tokenizer_dir_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::shared_ptr<dist::Communicator> comm_;
   int64_t step_ = 0;
 };
 

@@ -1,0 +1,108 @@
+// Data-parallel process group for train/sft: rank, world size and rendezvous from the standard
+// launcher environment (torchrun's RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR/MASTER_PORT or Slurm's
+// SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID), and the four collectives the trainers need, over torch
+// c10d (TCPStore rendezvous; Gloo for CPU tensors, NCCL for CUDA). A world of one needs no c10d:
+// every collective is then the identity, so single-process runs take the same code path.
+#pragma once
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace rarlhf::dist {
+
+struct DistEnv {
+  int rank = 0;
+  int world_size = 1;
+  int local_rank = 0;
+  int local_world_size = 1;  // ranks on this node: LOCAL_WORLD_SIZE or SLURM_NTASKS_PER_NODE ("2(x3)" -> 2)
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  std::string source = "none";  // "torchrun", "slurm" or "none" (which variables were used)
+};
+
+// Reads the environment in `env` (tests pass a map; the program passes the process environment via
+// the overload below). RANK/WORLD_SIZE win over SLURM_*; MASTER_ADDR defaults to the first host of
+// SLURM_NODELIST (or SLURM_JOB_NODELIST), else 127.0.0.1; MASTER_PORT defaults to 29500 (Slurm:
+// 29500 + SLURM_JOB_ID % 1000, so two jobs on one node do not collide). Throws ConfigError naming
+// the variable when a value is malformed or inconsistent (rank outside [0, world)).
+DistEnv detect_env(const std::map<std::string, std::string>& env);
+DistEnv detect_env();
+
+// First host name of a Slurm hostlist: "node[01-04,07],gpu3" -> "node01".
+std::string first_slurm_host(const std::string& nodelist);
+
+// True when this build has c10d (a world larger than one is possible).
+bool c10d_available();
+
+// Collective timeout: RARLHF_DIST_TIMEOUT_S (seconds, default 600). A dead peer makes a collective
+// fail with an error after at most this long instead of hanging the job.
+std::chrono::milliseconds collective_timeout();
+
+class Communicator {
+ public:
+  // World of one: no process group.
+  Communicator();
+  ~Communicator();
+  Communicator(const Communicator&) = delete;
+  Communicator& operator=(const Communicator&) = delete;
+
+  // Rendezvous through a TCPStore at env.master_addr:env.master_port (rank 0 hosts it) and create
+  // the process group: NCCL when `device` is CUDA, Gloo otherwise. world_size 1 -> like Communicator().
+  // Throws ConfigError when world_size > 1 and this build has no c10d / the backend.
+  static std::shared_ptr<Communicator> create(const DistEnv& env, const c10::Device& device,
+                                              std::chrono::milliseconds timeout = collective_timeout());
+
+  int rank() const { return rank_; }
+  int world_size() const { return world_; }
+  bool is_main() const { return rank_ == 0; }
+  bool distributed() const { return world_ > 1; }
+
+  // In place, element-wise sum over ranks. `t` contiguous, on the group's device type.
+  void all_reduce_sum(at::Tensor& t);
+  // In place, element-wise max over ranks.
+  void all_reduce_max(at::Tensor& t);
+  // Concatenation along dim 0 of every rank's `t` in rank order; every rank passes the same shape.
+  at::Tensor all_gather(const at::Tensor& t);
+  // In place: every rank gets root's values.
+  void broadcast(at::Tensor& t, int root = 0);
+  void barrier();
+
+  // Sum of a double over ranks (a convenience for metrics and counts; exact for integers < 2^53).
+  double sum(double x);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int rank_ = 0;
+  int world_ = 1;
+  c10::Device device_{c10::kCPU};
+};
+
+// One rank's process setup for `rarlhf train` / `sft`, in this order: read the environment, gate
+// logging to rank 0 (init_logging), give each local rank its share of the cores when `threads` <= 0
+// (auto) and several ranks share a node, map a CUDA device to cuda:LOCAL_RANK, rendezvous.
+struct RankSetup {
+  std::shared_ptr<Communicator> comm;
+  c10::Device device{c10::kCPU};
+};
+RankSetup setup_rank(const std::string& log_level, int threads, c10::Device device);
+
+// Sums gradients of `params` over ranks in one flattened buffer (undefined grads count as zero and
+// become defined), so that after it every rank holds the same gradient.
+void all_reduce_gradients(Communicator& comm, const std::vector<at::Tensor>& params);
+// Copies rank 0's parameter values to every rank (start of training: identical replicas).
+void broadcast_parameters(Communicator& comm, const std::vector<at::Tensor>& params);
+
+// Contiguous block [begin, end) of `n` items owned by `rank` of `world` (n divisible by world).
+struct Shard {
+  int64_t begin = 0, end = 0;
+  int64_t size() const { return end - begin; }
+};
+Shard shard_of(int64_t n, int rank, int world);
+
+}  // namespace rarlhf::dist

@@ -1,0 +1,231 @@
+// Data-parallel PPO equals one process: two ranks (threads of this test, each with its own Gloo
+// process group over a TCPStore on localhost) step a tiny RA-RLHF run with the same global batch as
+// a single trainer; every iteration must select the same episodes (prompt indices, returns, keep
+// mask) and log the same metrics within float tolerance (sums over ranks change rounding only).
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <exception>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "rarlhf/common/error.h"
+#include "rarlhf/dist/communicator.h"
+#include "rarlhf/train/ppo_trainer.h"
+
+using namespace rarlhf;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kTokDir = std::string(RARLHF_SOURCE_DIR) + "/../shared/data/tiny-gpt2-vocab21";
+const std::string kLexicon = std::string(RARLHF_SOURCE_DIR) + "/../shared/data/sentiment-lexicons/vader_lexicon.txt";
+
+// A reward with spread: VADER-like word values summed over the response (deterministic, text-only).
+class WordReward : public RewardModel {
+ public:
+  std::vector<double> score(const std::vector<std::string>& texts) override {
+    std::vector<double> out;
+    for (const auto& t : texts) {
+      double s = 0;
+      for (auto [w, v] : {std::pair<const char*, double>{" lowest", 1.0}, {" wider", -0.5}, {" newer", 0.25}}) {
+        for (size_t p = t.find(w); p != std::string::npos; p = t.find(w, p + 1)) s += v;
+      }
+      out.push_back(s);
+    }
+    return out;
+  }
+  std::string describe() const override { return "word values"; }
+};
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::string make_policy_dir(const std::string& root) {
+  const std::string dir = root + "/policy0";
+  nlohmann::json cfg = {{"model_type", "gpt2"}, {"n_layer", 2}, {"n_head", 2}, {"n_embd", 16},
+                        {"n_positions", 64}, {"vocab_size", 21}, {"layer_norm_epsilon", 1e-5},
+                        {"activation_function", "gelu_new"}, {"bos_token_id", 20}, {"eos_token_id", 20}};
+  torch::manual_seed(0);
+  Policy p;
+  p.lm = Gpt2(Gpt2Config::from_json(cfg, "test"));
+  p.value_head = ValueHead(16);
+  save_policy(p, dir, kTokDir);
+  return dir;
+}
+
+Config tiny_config(const std::string& out_dir, const std::string& model_dir) {
+  Config c;
+  c.run.out_dir = out_dir;
+  c.run.seed = 11;
+  c.model.path = model_dir;
+  c.ppo.batch_size = 16;
+  c.ppo.mini_batch_size = 4;  // random minibatches straddle the two ranks' shards unevenly
+  c.ppo.ppo_epochs = 2;
+  c.ppo.learning_rate = 3e-3;
+  c.ppo.total_iterations = 5;
+  c.ppo.init_kl_coef = 0.05;
+  c.risk.enabled = true;
+  c.risk.n = 1;
+  c.risk.alpha = 0.25;
+  c.risk.rho = 0.8;
+  c.generate.max_new_tokens = 6;
+  c.generate.min_new_tokens = 2;  // EOS allowed: ranks may stop generating at different lengths
+  c.reward.input = "response";
+  c.logging.progress = false;
+  validate(c);
+  return c;
+}
+
+std::unique_ptr<PPOTrainer> make_trainer(const Config& c) {
+  BpeTokenizer tok = BpeTokenizer::from_dir(c.model.path);
+  std::vector<TrainPrompt> ps;
+  const char* words[] = {" low", " newer", " wider", " lower", " new", " wide", " lowest"};
+  for (const char* a : words) {
+    for (const char* b : {" low", " newer wide", " wider", " lower lowest low", " new"}) {
+      std::string s = std::string(a) + b;
+      ps.push_back({s, tok.encode(s)});  // prompts of different lengths: ranks pad differently
+    }
+  }
+  Policy policy = load_policy(c.model.path, "float32", torch::kCPU);
+  Gpt2 ref = load_policy(c.model.path, "float32", torch::kCPU).lm;
+  return std::make_unique<PPOTrainer>(c, ps, std::move(policy), std::move(ref), std::make_unique<WordReward>(),
+                                      tok, torch::kCPU);
+}
+
+struct Trace {
+  std::vector<nlohmann::json> recs;
+  std::vector<at::Tensor> keep, returns, scores;
+  std::vector<std::vector<int64_t>> indices;
+};
+
+void run_steps(PPOTrainer& t, Trace& tr) {
+  for (int64_t m = 0; m < t.total_iterations(); ++m) {
+    nlohmann::json r = t.step(m);
+    for (auto it = r.begin(); it != r.end();) it = it.key().rfind("time/", 0) == 0 ? r.erase(it) : std::next(it);
+    tr.recs.push_back(r);
+    tr.keep.push_back(t.last_keep().clone());
+    tr.returns.push_back(t.last_returns().clone());
+    tr.scores.push_back(t.last_scores().clone());
+    tr.indices.push_back(t.last_prompt_indices());
+  }
+}
+
+class DistPpoTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(kTokDir + "/vocab.json")) GTEST_SKIP() << "needs ../shared/data/tiny-gpt2-vocab21";
+    if (!dist::c10d_available()) GTEST_SKIP() << "this LibTorch has no c10d";
+    torch::set_num_threads(1);
+    root_ = (fs::temp_directory_path() / ("rarlhf_distppo_" + std::to_string(::getpid()))).string();
+    fs::create_directories(root_);
+    model_ = make_policy_dir(root_);
+  }
+  void TearDown() override {
+    if (!root_.empty()) fs::remove_all(root_);
+  }
+  std::string root_, model_;
+};
+
+}  // namespace
+
+TEST_F(DistPpoTest, TwoRanksSelectTheSameEpisodesAndLogTheSameMetrics) {
+  Trace one;
+  {
+    auto t = make_trainer(tiny_config(root_ + "/one", model_));
+    run_steps(*t, one);
+  }
+  const int port = free_port();
+  Trace two[2];
+  std::exception_ptr err[2];
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      try {
+        dist::DistEnv env;
+        env.rank = r;
+        env.world_size = 2;
+        env.master_port = port;
+        auto comm = dist::Communicator::create(env, torch::kCPU, std::chrono::seconds(60));
+        auto t = make_trainer(tiny_config(root_ + "/two", model_));
+        t->set_communicator(comm);
+        run_steps(*t, two[r]);
+      } catch (...) {
+        err[r] = std::current_exception();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (auto& e : err) {
+    if (e) std::rethrow_exception(e);
+  }
+  const size_t M = one.recs.size();
+  ASSERT_EQ(M, 5u);
+  bool some_dropped = false;
+  for (int r = 0; r < 2; ++r) {
+    ASSERT_EQ(two[r].recs.size(), M);
+    for (size_t m = 0; m < M; ++m) {
+      SCOPED_TRACE("rank " + std::to_string(r) + " iteration " + std::to_string(m));
+      EXPECT_EQ(two[r].indices[m], one.indices[m]);
+      EXPECT_TRUE(torch::equal(two[r].keep[m], one.keep[m])) << two[r].keep[m] << one.keep[m];
+      EXPECT_TRUE(torch::allclose(two[r].returns[m], one.returns[m], 1e-4, 1e-5));
+      EXPECT_TRUE(torch::equal(two[r].scores[m], one.scores[m]));  // same sampled text -> same reward
+      some_dropped |= one.keep[m].sum().item<int64_t>() < 16;
+      const auto& a = one.recs[m];
+      const auto& b = two[r].recs[m];
+      for (auto it = a.begin(); it != a.end(); ++it) {
+        ASSERT_TRUE(b.contains(it.key())) << it.key();
+        if (it->is_number_integer()) {
+          EXPECT_EQ(b[it.key()].get<int64_t>(), it->get<int64_t>()) << it.key();
+        } else {
+          const double x = it->get<double>(), y = b[it.key()].get<double>();
+          EXPECT_NEAR(y, x, 2e-4 * (1 + std::fabs(x))) << it.key();
+        }
+      }
+      EXPECT_EQ(b["dist/world_size"].get<int64_t>(), 2);
+    }
+  }
+  EXPECT_TRUE(some_dropped) << "the config must make RA-RLHF drop episodes, or the test proves little";
+}
+
+TEST_F(DistPpoTest, GlobalBatchMustDivideByWorldSize) {
+  // ppo.batch_size 16 over 3 ranks: every rank refuses with a ConfigError naming the field.
+  const int port = free_port();
+  std::string msg[3];
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 3; ++r) {
+    threads.emplace_back([&, r] {
+      try {
+        dist::DistEnv env;
+        env.rank = r;
+        env.world_size = 3;
+        env.master_port = port;
+        auto comm = dist::Communicator::create(env, torch::kCPU, std::chrono::seconds(60));
+        auto t = make_trainer(tiny_config(root_ + "/three", model_));
+        t->set_communicator(comm);
+        msg[r] = "accepted";
+      } catch (const ConfigError& e) {
+        msg[r] = e.what();
+      } catch (const std::exception& e) {
+        msg[r] = std::string("other error: ") + e.what();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (const auto& m : msg) EXPECT_EQ(m.rfind("ppo.batch_size: 16 episodes cannot be split over 3 ranks", 0), 0u) << m;
+}
