@@ -73,8 +73,8 @@ cat >"$WORK/bench.json" <<JSON
 }
 JSON
 
-mean_time() {  # mean time/total over iterations 1.. of a metrics.jsonl
-  "$PY" -c 'import json,sys; t=[json.loads(l)["time/total"] for l in open(sys.argv[1])][1:]; print(f"{sum(t)/len(t):.4f}")' "$1"
+mean_time() {  # mean time/KEY (default total) over iterations 1.. of a metrics.jsonl
+  "$PY" -c 'import json,sys; t=[json.loads(l)["time/"+sys.argv[2]] for l in open(sys.argv[1])][1:]; print(f"{sum(t)/len(t):.4f}")' "$1" "${2:-total}"
 }
 "$BIN" train --config "$WORK/bench.json" --set "run.out_dir=$WORK/one" >/dev/null 2>&1
 scripts/launch_local.sh 2 "$BIN" train --config "$WORK/bench.json" --set "run.out_dir=$WORK/two" >/dev/null 2>&1
@@ -83,4 +83,7 @@ t2=$(mean_time "$WORK/two/metrics.jsonl")
 echo "PPO iteration on CPU (4-layer C=128 GPT-2, global batch 32, 24 new tokens, 1 thread per process, $(nproc) cores)"
 echo "  1 process:   ${t1} s/iteration"
 echo "  2 processes: ${t2} s/iteration"
+for stage in rollout score forward optimize; do
+  echo "    $stage: $(mean_time "$WORK/one/metrics.jsonl" "$stage") s -> $(mean_time "$WORK/two/metrics.jsonl" "$stage") s"
+done
 "$PY" -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'  speed-up 1->2: {a/b:.2f}x (parallel efficiency {a/b/2*100:.0f}%)')" "$t1" "$t2"

@@ -240,10 +240,21 @@ std::shared_ptr<Communicator> Communicator::create(const DistEnv& env, const c10
 #endif
 }
 
+namespace {
+// The group's backend needs tensors on its device type (NCCL: CUDA); others are staged there.
+bool needs_staging(const at::Tensor& t, const c10::Device& dev) { return t.device().type() != dev.type(); }
+}  // namespace
+
 void Communicator::all_reduce_sum(at::Tensor& t) {
   if (world_ <= 1) return;
 #if RARLHF_HAVE_GLOO || RARLHF_HAVE_NCCL
   TORCH_CHECK(t.is_contiguous(), "all_reduce_sum: tensor must be contiguous");
+  if (needs_staging(t, device_)) {
+    at::Tensor d = t.to(device_);
+    all_reduce_sum(d);
+    t.copy_(d);
+    return;
+  }
   std::vector<at::Tensor> v{t};
   c10d::AllreduceOptions o;
   o.reduceOp = c10d::ReduceOp::SUM;
@@ -255,6 +266,12 @@ void Communicator::all_reduce_max(at::Tensor& t) {
   if (world_ <= 1) return;
 #if RARLHF_HAVE_GLOO || RARLHF_HAVE_NCCL
   TORCH_CHECK(t.is_contiguous(), "all_reduce_max: tensor must be contiguous");
+  if (needs_staging(t, device_)) {
+    at::Tensor d = t.to(device_);
+    all_reduce_max(d);
+    t.copy_(d);
+    return;
+  }
   std::vector<at::Tensor> v{t};
   c10d::AllreduceOptions o;
   o.reduceOp = c10d::ReduceOp::MAX;
@@ -265,6 +282,7 @@ void Communicator::all_reduce_max(at::Tensor& t) {
 at::Tensor Communicator::all_gather(const at::Tensor& t) {
   if (world_ <= 1) return t;
 #if RARLHF_HAVE_GLOO || RARLHF_HAVE_NCCL
+  if (needs_staging(t, device_)) return all_gather(t.to(device_)).to(t.device());
   std::vector<at::Tensor> in{t.contiguous()};
   std::vector<std::vector<at::Tensor>> out(1);
   for (int r = 0; r < world_; ++r) out[0].push_back(at::empty_like(in[0]));
@@ -279,6 +297,12 @@ void Communicator::broadcast(at::Tensor& t, int root) {
   if (world_ <= 1) return;
 #if RARLHF_HAVE_GLOO || RARLHF_HAVE_NCCL
   TORCH_CHECK(t.is_contiguous(), "broadcast: tensor must be contiguous");
+  if (needs_staging(t, device_)) {
+    at::Tensor d = t.to(device_);
+    broadcast(d, root);
+    t.copy_(d);
+    return;
+  }
   std::vector<at::Tensor> v{t};
   c10d::BroadcastOptions o;
   o.rootRank = root;
@@ -319,19 +343,27 @@ RankSetup setup_rank(const std::string& log_level, int threads, c10::Device devi
   return out;
 }
 
-void all_reduce_gradients(Communicator& comm, const std::vector<at::Tensor>& params) {
+void all_reduce_gradients(Communicator& comm, const std::vector<at::Tensor>& params, at::Tensor* extra) {
   if (!comm.distributed()) return;
   c10::NoGradGuard no_grad;
   std::vector<at::Tensor> flat;
-  flat.reserve(params.size());
+  flat.reserve(params.size() + 1);
   for (const auto& p : params) {
     if (!p.requires_grad()) continue;
     if (!p.grad().defined()) const_cast<at::Tensor&>(p).mutable_grad() = at::zeros_like(p);
     flat.push_back(p.grad().reshape({-1}));
   }
+  if (extra && extra->defined()) {
+    const auto like = flat.empty() ? at::TensorOptions().dtype(at::kFloat) : flat.front().options();
+    flat.push_back(extra->reshape({-1}).to(like));
+  }
   if (flat.empty()) return;
   at::Tensor buf = at::cat(flat);  // one collective instead of one per parameter
   comm.all_reduce_sum(buf);
+  if (extra && extra->defined()) {
+    const int64_t n = extra->numel();
+    extra->copy_(buf.narrow(0, buf.numel() - n, n).view_as(*extra).to(extra->options()));
+  }
   int64_t off = 0;
   for (const auto& p : params) {
     if (!p.requires_grad()) continue;

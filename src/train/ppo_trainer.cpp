@@ -293,14 +293,20 @@ nlohmann::json PPOTrainer::step(int64_t m) {
   const int64_t mbs = pc.mini_batch_size;
   at::Tensor row_has_tokens = (train_mask.sum(1) > 0).to(at::kCPU);
   at::Tensor row_tokens = train_mask.sum(1).to(at::kDouble).to(at::kCPU);  // [B] kept tokens per row
+  // Every rank knows every minibatch's global kept-token count up front: one collective per
+  // minibatch (gradients + statistics together) is all the update needs.
+  at::Tensor row_tokens_global = comm_->all_gather(row_tokens);            // [B_global]
   for (int64_t epoch = 0; epoch < pc.ppo_epochs; ++epoch) {
     at::Generator g = at::detail::createCPUGenerator(mix_seed(cfg_.run.seed, m, kMinibatch + epoch));
     at::Tensor perm = torch::randperm(B_global, g, torch::TensorOptions().dtype(at::kLong));
     for (int64_t s = 0; s < B_global; s += mbs) {
       at::Tensor rows_g = perm.narrow(0, s, std::min(mbs, B_global - s));
+      const double n_tok = row_tokens_global.index({rows_g}).sum().item<double>();
+      if (n_tok <= 0) continue;  // every episode of this minibatch was dropped (on every rank)
       at::Tensor rows = rows_g.index({(rows_g >= shard.begin).logical_and(rows_g < shard.end)}) - shard.begin;
       rows = rows.index({row_has_tokens.index({rows})});
       const double local_tokens = rows.numel() ? row_tokens.index({rows}).sum().item<double>() : 0.0;
+      optimizer_->zero_grad();
       PpoLoss out;
       if (rows.numel() > 0) {
         at::Tensor r = rows.to(device_);
@@ -309,43 +315,31 @@ nlohmann::json PPOTrainer::step(int64_t m) {
                          &ent);
         out = ppo_loss(lp, old_logprobs.index({r}), v, old_values.index({r}), advantages.index({r}),
                        returns.index({r}), train_mask.index({r}), pc, ent);
+        // This rank's share of the minibatch's masked mean (one rank: exactly the loss).
+        (comm_->distributed() ? out.loss * (local_tokens / n_tok) : out.loss).backward();
       }
-      // Token-weighted statistics summed over ranks: [tokens, pg, vf, cf, vcf, ent, akl, ratio, loss].
+      // Token-weighted statistics, summed over ranks with the gradients:
+      // [pg, vf, clipfrac, vf_clipfrac, entropy, approx_kl, ratio, loss] * tokens.
       const PpoLossStats& st = out.stats;
       const double lw = local_tokens;
       const double loss_local = rows.numel() > 0 ? item(out.loss) : 0.0;
-      at::Tensor agg = torch::tensor({lw, st.pg_loss * lw, st.vf_loss * lw, st.clipfrac * lw,
-                                      st.vf_clipfrac * lw, st.policy_entropy * lw, st.approx_kl * lw,
-                                      st.ratio_mean * lw, loss_local * lw},
+      at::Tensor agg = torch::tensor({st.pg_loss * lw, st.vf_loss * lw, st.clipfrac * lw, st.vf_clipfrac * lw,
+                                      st.policy_entropy * lw, st.approx_kl * lw, st.ratio_mean * lw,
+                                      loss_local * lw},
                                      torch::kDouble);
-      if (comm_->distributed()) {
-        agg = agg.to(device_);
-        comm_->all_reduce_sum(agg);
-        agg = agg.to(at::kCPU);
-      }
-      const double n_tok = agg[0].item<double>();
-      if (n_tok <= 0) continue;  // every episode of this minibatch was dropped
+      dist::all_reduce_gradients(*comm_, optimizer_->parameters(), &agg);
       const double* a = agg.data_ptr<double>();
-      PpoLossStats gst{a[1] / n_tok, a[2] / n_tok, a[3] / n_tok, a[4] / n_tok, a[6] / n_tok, a[5] / n_tok,
-                       a[7] / n_tok, 0.0};
+      PpoLossStats gst{a[0] / n_tok, a[1] / n_tok, a[2] / n_tok, a[3] / n_tok, a[5] / n_tok, a[4] / n_tok,
+                       a[6] / n_tok, 0.0};
       if (pc.ratio_threshold > 0 && gst.ratio_mean > pc.ratio_threshold) {
-        ++n_skipped;  // TRL: "average ratio exceeds threshold, skipping batch"
+        ++n_skipped;  // TRL: "average ratio exceeds threshold, skipping batch" (no optimiser step)
         continue;
       }
-      if (!std::isfinite(a[8] / n_tok)) {
+      if (!std::isfinite(a[7] / n_tok)) {
         throw Error("iteration " + std::to_string(m) +
                     ": PPO loss is NaN/inf; stopping (the last checkpoint is intact). Try a lower "
                     "ppo.learning_rate or model.dtype=float32");
       }
-      optimizer_->zero_grad();
-      if (rows.numel() > 0) {
-        if (comm_->distributed()) {
-          (out.loss * (local_tokens / n_tok)).backward();
-        } else {
-          out.loss.backward();
-        }
-      }
-      dist::all_reduce_gradients(*comm_, optimizer_->parameters());
       if (pc.max_grad_norm > 0) {
         torch::nn::utils::clip_grad_norm_(optimizer_->parameters(), pc.max_grad_norm);
       }

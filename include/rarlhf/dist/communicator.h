@@ -62,7 +62,8 @@ class Communicator {
   bool is_main() const { return rank_ == 0; }
   bool distributed() const { return world_ > 1; }
 
-  // In place, element-wise sum over ranks. `t` contiguous, on the group's device type.
+  // In place, element-wise sum over ranks. `t` contiguous; a tensor on another device than the
+  // group's (a CPU tensor under NCCL) is staged through the group's device.
   void all_reduce_sum(at::Tensor& t);
   // In place, element-wise max over ranks.
   void all_reduce_max(at::Tensor& t);
@@ -93,8 +94,10 @@ struct RankSetup {
 RankSetup setup_rank(const std::string& log_level, int threads, c10::Device device);
 
 // Sums gradients of `params` over ranks in one flattened buffer (undefined grads count as zero and
-// become defined), so that after it every rank holds the same gradient.
-void all_reduce_gradients(Communicator& comm, const std::vector<at::Tensor>& params);
+// become defined), so that after it every rank holds the same gradient. `extra` (optional, any
+// float dtype, CPU) rides along in the same collective and is summed in place (at the gradients'
+// precision). A world of one changes nothing.
+void all_reduce_gradients(Communicator& comm, const std::vector<at::Tensor>& params, at::Tensor* extra = nullptr);
 // Copies rank 0's parameter values to every rank (start of training: identical replicas).
 void broadcast_parameters(Communicator& comm, const std::vector<at::Tensor>& params);
 
