@@ -2,7 +2,7 @@
 # Data-parallel scaling of PPO on CPU: time per iteration of a tiny RA-RLHF run (random 2-layer
 # GPT-2 over the toy vocabulary in ../shared/data) with 1 process and with 2 processes
 # (scripts/launch_local.sh), same global batch, measured in the same invocation; prints the ratio.
-#   scripts/bench_scaling.sh [BUILD_DIR] [ITERATIONS]     (default build, 6)
+#   [MINI_BATCH=8] scripts/bench_scaling.sh [BUILD_DIR] [ITERATIONS]     (default build, 6)
 # Reads time/total of each metrics.jsonl record (rank 0), skipping the first iteration (warm-up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,7 +66,7 @@ cat >"$WORK/bench.json" <<JSON
   "model": {"path": "$WORK/policy0", "dtype": "float32"},
   "data": {"format": "lines", "train_path": "$WORK/prompts.txt", "min_chars": 0, "prompt_tokens": 8},
   "reward": {"type": "vader", "lexicon": "$DATA/sentiment-lexicons/vader_lexicon.txt", "input": "response"},
-  "ppo": {"batch_size": 32, "mini_batch_size": 8, "ppo_epochs": 4, "total_iterations": $ITERS},
+  "ppo": {"batch_size": 32, "mini_batch_size": ${MINI_BATCH:-8}, "ppo_epochs": 4, "total_iterations": $ITERS},
   "risk": {"enabled": true, "n": 1, "alpha": 0.4},
   "generate": {"max_new_tokens": 24, "min_new_tokens": 24},
   "logging": {"progress": false, "level": "warn"}
@@ -80,7 +80,7 @@ mean_time() {  # mean time/KEY (default total) over iterations 1.. of a metrics.
 scripts/launch_local.sh 2 "$BIN" train --config "$WORK/bench.json" --set "run.out_dir=$WORK/two" >/dev/null 2>&1
 t1=$(mean_time "$WORK/one/metrics.jsonl")
 t2=$(mean_time "$WORK/two/metrics.jsonl")
-echo "PPO iteration on CPU (4-layer C=128 GPT-2, global batch 32, 24 new tokens, 1 thread per process, $(nproc) cores)"
+echo "PPO iteration on CPU (4-layer C=128 GPT-2, global batch 32, minibatch ${MINI_BATCH:-8}, 24 new tokens, 1 thread per process, $(nproc) cores)"
 echo "  1 process:   ${t1} s/iteration"
 echo "  2 processes: ${t2} s/iteration"
 for stage in rollout score forward optimize; do
