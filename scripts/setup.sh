@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake ninja-build ccache git pkg-config
       libtorch-dev libopenblas0-pthread nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-      libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev libicu-dev shellcheck
+      libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev libicu-dev
+      libsentencepiece-dev sentencepiece shellcheck
       python3 python3-torch python3-matplotlib python3-numpy nodejs npm)
 
 if [ -z "${RARLHF_SKIP_APT:-}" ]; then
