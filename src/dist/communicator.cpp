@@ -96,10 +96,17 @@ DistEnv detect_env(const std::map<std::string, std::string>& env) {
     d.local_rank = find(env, "LOCAL_RANK") ? parse_int(env, "LOCAL_RANK", 0, kMaxWorld) : 0;
     d.source = "torchrun";
   } else if (find(env, "SLURM_PROCID") && find(env, "SLURM_NTASKS")) {
-    d.world_size = parse_int(env, "SLURM_NTASKS", 1, kMaxWorld);
-    d.rank = parse_int(env, "SLURM_PROCID", 0, kMaxWorld);
-    d.local_rank = find(env, "SLURM_LOCALID") ? parse_int(env, "SLURM_LOCALID", 0, kMaxWorld) : 0;
-    d.source = "slurm";
+    // srun sets SLURM_STEP_NUM_TASKS / SLURM_STEP_ID in each task; the batch shell has neither but
+    // still carries the job's SLURM_NTASKS: rarlhf started there (not through srun) is one process.
+    if (!find(env, "SLURM_STEP_NUM_TASKS") && !find(env, "SLURM_STEP_ID")) {
+      d.source = "slurm-batch";
+    } else {
+      const char* world_key = find(env, "SLURM_STEP_NUM_TASKS") ? "SLURM_STEP_NUM_TASKS" : "SLURM_NTASKS";
+      d.world_size = parse_int(env, world_key, 1, kMaxWorld);
+      d.rank = parse_int(env, "SLURM_PROCID", 0, kMaxWorld);
+      d.local_rank = find(env, "SLURM_LOCALID") ? parse_int(env, "SLURM_LOCALID", 0, kMaxWorld) : 0;
+      d.source = "slurm";
+    }
   }
   for (const char* key : {"LOCAL_WORLD_SIZE", "SLURM_NTASKS_PER_NODE"}) {
     if (const auto* v = find(env, key)) {
@@ -327,6 +334,10 @@ double Communicator::sum(double x) {
 RankSetup setup_rank(const std::string& log_level, int threads, c10::Device device) {
   const DistEnv env = detect_env();
   init_logging(log_level, env.rank, env.world_size);
+  if (env.source == "slurm-batch") {
+    RARLHF_LOG_WARN("dist: started in a Slurm batch shell, not by srun: running as one process "
+                    "(start it with `srun rarlhf ...` for data parallelism over the job's tasks)");
+  }
   RankSetup out;
   out.device = device;
   if (env.world_size > 1 && device.is_cuda()) out.device = c10::Device(c10::kCUDA, env.local_rank);

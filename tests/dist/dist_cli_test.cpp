@@ -47,7 +47,7 @@ pid_t spawn(const std::vector<std::string>& argv, const std::map<std::string, st
   }
   for (const char* k : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
                         "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_JOB_ID", "SLURM_ARRAY_TASK_ID",
-                        "SLURM_ARRAY_JOB_ID", "SLURM_NODELIST", "SLURM_SUBMIT_DIR"}) {
+                        "SLURM_ARRAY_JOB_ID", "SLURM_NODELIST", "SLURM_SUBMIT_DIR", "SLURM_STEP_ID", "SLURM_STEP_NUM_TASKS"}) {
     env.erase(k);
   }
   for (const auto& [k, v] : env_set) env[k] = v;

@@ -31,7 +31,7 @@ TEST(DistEnv, TorchrunVariables) {
 TEST(DistEnv, SlurmVariablesAndDerivedMaster) {
   DistEnv d = detect_env({{"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "6"}, {"SLURM_LOCALID", "2"},
                           {"SLURM_NTASKS_PER_NODE", "3(x2)"}, {"SLURM_NODELIST", "gpu[017-018]"},
-                          {"SLURM_JOB_ID", "4242"}});
+                          {"SLURM_JOB_ID", "4242"}, {"SLURM_STEP_ID", "0"}});
   EXPECT_EQ(d.rank, 5);
   EXPECT_EQ(d.world_size, 6);
   EXPECT_EQ(d.local_rank, 2);
@@ -39,6 +39,17 @@ TEST(DistEnv, SlurmVariablesAndDerivedMaster) {
   EXPECT_EQ(d.master_addr, "gpu017");
   EXPECT_EQ(d.master_port, 29500 + 4242 % 1000);
   EXPECT_EQ(d.source, "slurm");
+}
+
+TEST(DistEnv, SlurmStepSizeWinsAndTheBatchShellIsOneProcess) {
+  // srun -n 2 inside a 4-task allocation: the step has 2 tasks.
+  DistEnv step = detect_env({{"SLURM_PROCID", "1"}, {"SLURM_NTASKS", "4"}, {"SLURM_STEP_NUM_TASKS", "2"}});
+  EXPECT_EQ(step.world_size, 2);
+  EXPECT_EQ(step.rank, 1);
+  // The batch script itself (no srun): SLURM_NTASKS=4 and SLURM_PROCID=0 are set, but it is one process.
+  DistEnv batch = detect_env({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "4"}, {"SLURM_NODELIST", "n[1-2]"}});
+  EXPECT_EQ(batch.world_size, 1);
+  EXPECT_EQ(batch.source, "slurm-batch");
 }
 
 TEST(DistEnv, TorchrunWinsOverSlurm) {
@@ -61,7 +72,8 @@ TEST(DistEnv, BadValuesAreConfigErrorsNamingTheVariable) {
   EXPECT_NE(msg({{"RANK", "0"}}).find("WORLD_SIZE"), std::string::npos);
   EXPECT_NE(msg({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_PORT", "70000"}}).find("MASTER_PORT"),
             std::string::npos);
-  EXPECT_NE(msg({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "0"}}).find("SLURM_NTASKS"), std::string::npos);
+  EXPECT_NE(msg({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "0"}, {"SLURM_STEP_ID", "0"}}).find("SLURM_NTASKS"),
+            std::string::npos);
 }
 
 TEST(DistEnv, FirstSlurmHost) {

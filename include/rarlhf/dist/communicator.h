@@ -22,14 +22,16 @@ struct DistEnv {
   int local_world_size = 1;  // ranks on this node: LOCAL_WORLD_SIZE or SLURM_NTASKS_PER_NODE ("2(x3)" -> 2)
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
-  std::string source = "none";  // "torchrun", "slurm" or "none" (which variables were used)
+  std::string source = "none";  // "torchrun", "slurm", "slurm-batch" (batch shell, no srun: one process) or "none"
 };
 
 // Reads the environment in `env` (tests pass a map; the program passes the process environment via
 // the overload below). RANK/WORLD_SIZE win over SLURM_*; MASTER_ADDR defaults to the first host of
 // SLURM_NODELIST (or SLURM_JOB_NODELIST), else 127.0.0.1; MASTER_PORT defaults to 29500 (Slurm:
 // 29500 + SLURM_JOB_ID % 1000, so two jobs on one node do not collide). Throws ConfigError naming
-// the variable when a value is malformed or inconsistent (rank outside [0, world)).
+// the variable when a value is malformed or inconsistent (rank outside [0, world)). Under Slurm the
+// world is SLURM_STEP_NUM_TASKS (else SLURM_NTASKS) and only inside an srun step (SLURM_STEP_ID or
+// SLURM_STEP_NUM_TASKS set): the batch shell itself is a single process.
 DistEnv detect_env(const std::map<std::string, std::string>& env);
 DistEnv detect_env();
 
