@@ -11,6 +11,9 @@ out=${1:-gpu-out}
 mkdir -p "$out"
 log() { echo "== $*" | tee -a "$out/summary.txt"; }
 py=python3
+# The ICU bundled by make_offline_deps.sh is found at link time through ICU_ROOT; at run time
+# libicuuc's own dependency (libicudata) needs the loader path.
+export LD_LIBRARY_PATH="$PWD/.deps/icu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 prefix=$($py -c 'import torch;print(torch.utils.cmake_prefix_path)')
 log "torch $($py -c 'import torch;print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))')"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/summary.txt"
