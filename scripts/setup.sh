@@ -6,6 +6,8 @@
 #   RARLHF_CMAKE_ARGS="-DCMAKE_PREFIX_PATH=/path/to/libtorch" scripts/setup.sh   (CUDA LibTorch)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Relative paths in ccache's keys: a fresh clone elsewhere reuses the cache.
+export CCACHE_BASEDIR="$PWD"
 
 PKGS=(build-essential cmake ninja-build ccache git pkg-config
       libtorch-dev libopenblas0-pthread nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev

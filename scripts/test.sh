@@ -3,6 +3,8 @@
 # e.g. scripts/test.sh -R Tokenizer   or   scripts/test.sh -L cuda (GPU machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Relative paths in ccache's keys: a fresh clone elsewhere reuses the cache.
+export CCACHE_BASEDIR="$PWD"
 if [ ! -f build/CMakeCache.txt ]; then
   echo "test: no build/ yet; run scripts/setup.sh first" >&2
   exit 2
