@@ -122,3 +122,15 @@ TEST(Config, ReferenceListsEveryKey) {
   EXPECT_NE(md.find("`risk.alpha`"), std::string::npos);
   EXPECT_NE(md.find("`ppo.clip_range`"), std::string::npos);
 }
+
+TEST(Config, ReadmeReferenceIsCurrent) {
+  // README.md's configuration reference must equal `rarlhf config --doc`
+  // (regenerate it with scripts/update_readme_config.sh).
+  const std::string readme = read_file(std::string(RARLHF_SOURCE_DIR) + "/README.md");
+  const std::string begin = "<!-- config-reference:begin -->\n", end = "<!-- config-reference:end -->";
+  auto a = readme.find(begin), b = readme.find(end);
+  ASSERT_NE(a, std::string::npos);
+  ASSERT_NE(b, std::string::npos);
+  EXPECT_EQ(readme.substr(a + begin.size(), b - a - begin.size()), config_reference_markdown())
+      << "run scripts/update_readme_config.sh";
+}
