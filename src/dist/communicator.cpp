@@ -331,6 +331,14 @@ double Communicator::sum(double x) {
   return t.item<double>();
 }
 
+namespace detail {
+#if RARLHF_CUDA_KERNELS
+void set_current_cuda_device(int index);  // device_cuda.cpp
+#else
+void set_current_cuda_device(int) {}      // no CUDA in this build: nothing to select
+#endif
+}  // namespace detail
+
 RankSetup setup_rank(const std::string& log_level, int threads, c10::Device device) {
   const DistEnv env = detect_env();
   init_logging(log_level, env.rank, env.world_size);
@@ -340,7 +348,10 @@ RankSetup setup_rank(const std::string& log_level, int threads, c10::Device devi
   }
   RankSetup out;
   out.device = device;
-  if (env.world_size > 1 && device.is_cuda()) out.device = c10::Device(c10::kCUDA, env.local_rank);
+  if (env.world_size > 1 && device.is_cuda()) {
+    out.device = c10::Device(c10::kCUDA, env.local_rank);
+    detail::set_current_cuda_device(env.local_rank);
+  }
   if (threads <= 0 && env.local_world_size > 1) {
     const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
     const int n = std::max(1, static_cast<int>(hw) / env.local_world_size);
