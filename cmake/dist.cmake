@@ -13,8 +13,18 @@ find_path(RARLHF_NCCL_INCLUDE nccl.h HINTS ${NCCL_INCLUDE_DIR} $ENV{NCCL_INCLUDE
           ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
 
 set(CMAKE_REQUIRED_QUIET ON)
-set(CMAKE_REQUIRED_FLAGS "-std=c++17")
-set(CMAKE_REQUIRED_LIBRARIES ${TORCH_LIBRARIES})
+set(CMAKE_REQUIRED_FLAGS "-std=c++17 ${TORCH_CXX_FLAGS}")
+# try_compile cannot re-import LibTorch's targets (a pip LibTorch's link interface names targets
+# such as protobuf::libprotobuf that exist only in the calling project: configure fails), so the
+# checks link the library files themselves.
+get_filename_component(_rarlhf_torch_dir "${TORCH_LIBRARY}" DIRECTORY)
+set(_rarlhf_torch_files "${TORCH_LIBRARY}")
+foreach(_n torch_cpu c10 torch_cuda c10_cuda)
+  if(EXISTS "${_rarlhf_torch_dir}/lib${_n}.so")
+    list(APPEND _rarlhf_torch_files "${_rarlhf_torch_dir}/lib${_n}.so")
+  endif()
+endforeach()
+set(CMAKE_REQUIRED_LIBRARIES ${_rarlhf_torch_files} ${CMAKE_THREAD_LIBS_INIT})
 set(have_gloo 0)
 if(RARLHF_GLOO_INCLUDE)
   set(CMAKE_REQUIRED_INCLUDES ${TORCH_INCLUDE_DIRS} ${RARLHF_GLOO_INCLUDE})

@@ -327,7 +327,7 @@ nlohmann::json PPOTrainer::step(int64_t m) {
                                       st.policy_entropy * lw, st.approx_kl * lw, st.ratio_mean * lw,
                                       loss_local * lw},
                                      torch::kDouble);
-      dist::all_reduce_gradients(*comm_, optimizer_->parameters(), &agg);
+      dist::all_reduce_gradients(*comm_, optimizer_->param_groups()[0].params(), &agg);
       const double* a = agg.data_ptr<double>();
       PpoLossStats gst{a[0] / n_tok, a[1] / n_tok, a[2] / n_tok, a[3] / n_tok, a[5] / n_tok, a[4] / n_tok,
                        a[6] / n_tok, 0.0};
@@ -341,7 +341,7 @@ nlohmann::json PPOTrainer::step(int64_t m) {
                     "ppo.learning_rate or model.dtype=float32");
       }
       if (pc.max_grad_norm > 0) {
-        torch::nn::utils::clip_grad_norm_(optimizer_->parameters(), pc.max_grad_norm);
+        torch::nn::utils::clip_grad_norm_(optimizer_->param_groups()[0].params(), pc.max_grad_norm);
       }
       optimizer_->step();
       ++n_updates;
