@@ -271,8 +271,10 @@ nlohmann::json PPOTrainer::step(int64_t m) {
   at::Tensor keep_global_f = sel.keep.to(device_).to(at::kFloat);       // [B_global]
   at::Tensor keep_f = keep_global_f.narrow(0, shard.begin, B);           // [B] this rank's episodes
   at::Tensor train_mask = mask * keep_f.unsqueeze(1);                    // [B, R]
-  // Whitening runs after the mask change, so it covers the kept episodes' tokens only.
-  if (pc.whiten_advantages) {
+  // Whitening runs after the mask change, so it covers the kept episodes' tokens only. With a
+  // single kept token (e.g. one response token and k = 1) the variance is undefined: skip it.
+  const double kept_tokens = comm_->sum(train_mask.sum().item<double>());
+  if (pc.whiten_advantages && kept_tokens > 1) {
     advantages = global_masked_whiten(*comm_, advantages, train_mask, pc.custom_kernels);
   }
   at::Tensor scores_global = comm_->all_gather(scores);                  // [B_global]
