@@ -13,13 +13,16 @@ PKGS=(build-essential cmake ninja-build ccache git pkg-config
       libtorch-dev libopenblas0-pthread nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
       libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev libicu-dev
       libsentencepiece-dev sentencepiece shellcheck
-      python3 python3-torch python3-matplotlib python3-numpy nodejs npm)
+      python3 python3-torch python3-matplotlib python3-numpy)
 
 if [ -z "${RARLHF_SKIP_APT:-}" ]; then
   missing=()
   for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  # npm fetches the demo assets. A machine whose Node.js comes from elsewhere (e.g. NodeSource,
+  # which bundles npm and conflicts with Debian's npm package) already has it: keep that one.
+  command -v npm >/dev/null || missing+=(nodejs npm)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
     SUDO=""
