@@ -34,7 +34,7 @@ using json = nlohmann::json;
 volatile sig_atomic_t g_child = 0;        // pid of the running stage (0 = none)
 volatile sig_atomic_t g_interrupted = 0;  // SIGINT/SIGTERM seen: stop after the child exits
 
-// The child checkpoints on SIGTERM/SIGINT (install_stop_signal_handlers); the parent only passes
+// The child checkpoints on SIGTERM/SIGINT/SIGUSR1 (install_stop_signal_handlers); the parent passes
 // the signal on and remembers to stop. A terminal's Ctrl-C reaches both, which is harmless.
 void forward_signal(int sig) {
   g_interrupted = 1;
@@ -247,6 +247,7 @@ void add_run_command(CLI::App& app) {
     sa.sa_handler = forward_signal;
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGUSR1, &sa, nullptr);  // Slurm's warning before a time limit: checkpoint and stop
     auto fail = [&](const std::string& stage, int code) {
       std::cout.flush();
       std::cerr << "rarlhf: error: run: stage '" << stage << "' "
@@ -304,6 +305,11 @@ void add_run_command(CLI::App& app) {
         }
         int rc = run_child(a);
         if (rc != 0 || g_interrupted) fail(st, rc);
+        // A child stopped by a signal sent to it alone checkpoints and exits 0 without DONE.
+        if (!exists(dir + "/DONE")) {
+          g_interrupted = 1;
+          fail(st, 1);
+        }
       } else if (st == "eval") {
         for (const auto& [name, path] : models()) {
           for (const auto& split : P.eval_splits) {
