@@ -15,6 +15,7 @@
 #include <cctype>
 #include <thread>
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <vector>
 
@@ -197,6 +198,11 @@ std::shared_ptr<Communicator> Communicator::create(const DistEnv& env, const c10
   c->world_ = env.world_size;
   auto& im = *c->impl_;
   im.timeout = timeout;
+  // Gloo's TCP transport and the TCPStore write to sockets without MSG_NOSIGNAL in places: when a
+  // peer dies, the next write raises SIGPIPE and would kill this rank silently (exit 141) instead
+  // of surfacing as a c10d error we report. Python ignores SIGPIPE at start-up, which is why
+  // torchrun users never see this; we do the same for distributed runs.
+  std::signal(SIGPIPE, SIG_IGN);
   c10d::TCPStoreOptions so;
   so.port = static_cast<uint16_t>(env.master_port);
   so.isServer = env.rank == 0;

@@ -12,6 +12,7 @@
 #include <exception>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <csignal>
 #include <thread>
 
 #include "rarlhf/common/error.h"
@@ -174,6 +175,11 @@ TEST_F(DistPpoTest, TwoRanksSelectTheSameEpisodesAndLogTheSameMetrics) {
   for (auto& e : err) {
     if (e) std::rethrow_exception(e);
   }
+  // A peer that dies must surface as a c10d error on the survivor, not as a SIGPIPE from Gloo's
+  // socket writes killing it silently (exit 141, seen once in CI in DistCliTest.KilledRank...).
+  struct sigaction pipe_action {};
+  sigaction(SIGPIPE, nullptr, &pipe_action);
+  EXPECT_EQ(pipe_action.sa_handler, SIG_IGN) << "a two-rank Communicator must ignore SIGPIPE";
   const size_t M = one.recs.size();
   ASSERT_EQ(M, 5u);
   bool some_dropped = false;
