@@ -20,13 +20,7 @@ namespace {
 Policy make_policy(const Config& cfg, const c10::Device& device) {
   if (!cfg.sft.from_scratch) return load_policy(cfg.model.path, cfg.model.dtype, device);
   torch::manual_seed(cfg.run.seed);
-  Policy p;
-  p.lm = Gpt2(Gpt2Config::from_file(cfg.model.path + "/config.json"));
-  p.value_head = ValueHead(p.lm->config().n_embd);
-  p.lm->to(device, parse_dtype(cfg.model.dtype));
-  p.value_head->to(device);
-  p.dir = cfg.model.path;
-  return p;
+  return init_policy(cfg.model.path, cfg.model.dtype, device);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // PPOTrainer::train() (src/train/ppo_trainer.cpp), whose numbered stages are the algorithm.
 // Under torchrun-style variables or srun it runs data-parallel (include/rarlhf/dist/communicator.h).
 #include <torch/cuda.h>
+#include <torch/utils.h>
 
 #include "cli.h"
 #include "rarlhf/common/error.h"
@@ -49,9 +50,18 @@ void add_train_command(CLI::App& app) {
     c10::Device device = rank.device;
     BpeTokenizer tok = BpeTokenizer::from_dir(cfg.tokenizer_dir());
     auto prompts = load_train_prompts(cfg, tok, cfg.data.train_path);
-    Policy policy = load_policy(cfg.model.path, cfg.model.dtype, device);
-    const std::string ref_dir = cfg.model.ref_path.empty() ? cfg.model.path : cfg.model.ref_path;
-    Gpt2 ref = load_policy(ref_dir, cfg.model.dtype, device).lm;
+    // The reference is the initial policy unless model.ref_path names another one (paper §1).
+    Policy policy;
+    Gpt2 ref{nullptr};
+    if (cfg.ppo.from_scratch) {
+      torch::manual_seed(cfg.run.seed);
+      policy = init_policy(cfg.model.path, cfg.model.dtype, device);
+      ref = cfg.model.ref_path.empty() ? clone_gpt2(policy.lm) : load_policy(cfg.model.ref_path, cfg.model.dtype, device).lm;
+    } else {
+      policy = load_policy(cfg.model.path, cfg.model.dtype, device);
+      const std::string ref_dir = cfg.model.ref_path.empty() ? cfg.model.path : cfg.model.ref_path;
+      ref = load_policy(ref_dir, cfg.model.dtype, device).lm;
+    }
     auto reward = make_reward(cfg.reward, device);
     if (rank.comm->is_main()) write_run_info(cfg, cfg.run.out_dir);
     PPOTrainer trainer(cfg, std::move(prompts), std::move(policy), std::move(ref), std::move(reward),

@@ -383,7 +383,10 @@ Gpt2 clone_gpt2(Gpt2& model) {
 
 // ---------------------------------------------------------------- policy directories
 
-Policy load_policy(const std::string& dir, const std::string& dtype, const at::Device& device) {
+namespace {
+
+// The checks load_policy and init_policy share; returns the LM dtype.
+at::ScalarType check_policy_dir(const std::string& dir, const std::string& dtype, const at::Device& device) {
   const at::ScalarType st = parse_dtype(dtype);
   if (st == at::kHalf && device.is_cpu()) {
     throw ConfigError("model.dtype: float16 is GPU-only (CPU kernels lack it); use bfloat16 or float32 on CPU");
@@ -391,6 +394,25 @@ Policy load_policy(const std::string& dir, const std::string& dtype, const at::D
   if (!fsys::is_directory(dir)) throw IoError(dir + ": not a directory; expected a Hugging Face GPT-2 folder");
   const std::string cfg_path = dir + "/config.json";
   if (!file_exists(cfg_path)) throw IoError(cfg_path + ": missing; a GPT-2 policy directory needs config.json");
+  return st;
+}
+
+}  // namespace
+
+Policy init_policy(const std::string& dir, const std::string& dtype, const at::Device& device) {
+  const at::ScalarType st = check_policy_dir(dir, dtype, device);
+  Policy p;
+  p.dir = dir;
+  p.lm = Gpt2(Gpt2Config::from_file(dir + "/config.json"));
+  p.value_head = ValueHead(p.lm->config().n_embd);
+  p.lm->to(device, st);
+  p.value_head->to(device);
+  return p;
+}
+
+Policy load_policy(const std::string& dir, const std::string& dtype, const at::Device& device) {
+  const at::ScalarType st = check_policy_dir(dir, dtype, device);
+  const std::string cfg_path = dir + "/config.json";
   Policy p;
   p.dir = dir;
   p.lm = Gpt2(Gpt2Config::from_file(cfg_path));

@@ -112,6 +112,7 @@ struct PpoConfig {
   double max_grad_norm = 0.0;        // 0 = no gradient clipping (paper)
   bool whiten_advantages = true;     // masked whitening over kept tokens
   bool custom_kernels = true;        // fused token-logprob / GAE / whiten kernels; false = plain ops (A/B)
+  bool from_scratch = false;         // random-init policy from model.path/config.json (smoke runs, toy rewards)
   template <class V> void visit_fields(V&& v) {
     v("batch_size", batch_size, "episodes per iteration B (paper: 128)");
     v("mini_batch_size", mini_batch_size, "episodes per gradient step; divides batch_size");
@@ -132,6 +133,7 @@ struct PpoConfig {
     v("max_grad_norm", max_grad_norm, "gradient clipping norm; 0 = off (paper)");
     v("whiten_advantages", whiten_advantages, "whiten advantages over kept tokens");
     v("custom_kernels", custom_kernels, "fused kernels; false = plain LibTorch ops (A/B runs)");
+    v("from_scratch", from_scratch, "random-init policy (and reference) from model.path/config.json; smoke runs");
   }
 };
 

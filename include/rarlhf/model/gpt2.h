@@ -109,6 +109,11 @@ struct Policy {
 // head initialised from torch's default generator (seed it with torch::manual_seed first).
 Policy load_policy(const std::string& dir, const std::string& dtype, const at::Device& device);
 
+// A freshly initialised policy from <dir>/config.json alone (no weights read): pre-training and smoke
+// runs. Draws from torch's default generator (seed it with torch::manual_seed first); same checks on
+// dtype and the directory as load_policy.
+Policy init_policy(const std::string& dir, const std::string& dtype, const at::Device& device);
+
 // Writes a directory that transformers' GPT2LMHeadModel.from_pretrained loads unchanged: config.json,
 // model.safetensors (HF names), value_head.safetensors, and the tokenizer files found in
 // tokenizer_src_dir ("" = none). Written into <out_dir>.tmp, then renamed over out_dir.
