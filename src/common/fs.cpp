@@ -16,6 +16,9 @@ namespace rarlhf {
 namespace fs = std::filesystem;
 
 std::string read_file(const std::string& path) {
+  // An ifstream opens a directory without error on Linux and reads nothing: callers would see "".
+  std::error_code dir_ec;
+  if (fs::is_directory(path, dir_ec)) throw IoError(path + ": is a directory; expected a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw IoError(path + ": cannot open for reading (" + std::strerror(errno) +

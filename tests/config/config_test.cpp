@@ -15,7 +15,7 @@ namespace {
 std::string error_of(const std::function<void()>& f) {
   try {
     f();
-  } catch (const ConfigError& e) {
+  } catch (const Error& e) {  // ConfigError or IoError
     return e.what();
   }
   return "";
@@ -89,6 +89,9 @@ TEST(Config, FileLayeringWithExtendsAndBadJson) {
   std::string e = error_of([&] { load_config((dir / "bad.json").string(), {}); });
   EXPECT_NE(e.find("bad.json"), std::string::npos) << e;
   EXPECT_NE(e.find("not valid JSON"), std::string::npos) << e;
+  // A directory given as --config is named as such (an ifstream would read it as an empty file).
+  e = error_of([&] { load_config(dir.string(), {}); });
+  EXPECT_NE(e.find(dir.string() + ": is a directory"), std::string::npos) << e;
   write_file_atomic((dir / "cyc.json").string(), R"({"extends": "cyc.json"})");
   EXPECT_NE(error_of([&] { load_config((dir / "cyc.json").string(), {}); }).find("cycle"),
             std::string::npos);
