@@ -14,6 +14,9 @@
 #   data/aclImdb/{train,test}/{pos,neg}/*.txt     data.format=imdb_dir   (Maas et al. 2011)
 #   data/jigsaw/{train,test,test_labels}.csv      data.format=jigsaw_csv (Kaggle; needs a login)
 #   data/rtp/prompts.jsonl                        data.format=rtp_jsonl  (allenai/real-toxicity-prompts)
+#   data/rtp/{train,test}.jsonl                   a fixed split of it: every 8th line is test (the paper's
+#                                                 split is not published; its sizes after resampling,
+#                                                 57,983 / 8,698, are 87 % / 13 %)
 #
 # Models are fetched with `hf download` / `huggingface-cli download` when installed, else with curl
 # from $HF_ENDPOINT/<repo>/resolve/<revision>/<file>. rarlhf reads safetensors only: where a repo
@@ -233,13 +236,28 @@ get_rtp() {
   local url="$HF_ENDPOINT/datasets/allenai/real-toxicity-prompts/resolve/main/prompts.jsonl"
   if [ -s "$out" ]; then
     say "have $out"
+    split_rtp
     return 0
   fi
   if [ "$DRY_RUN" -eq 1 ]; then
-    echo "  fetch $url (68 MB) -> $out"
+    echo "  fetch $url (68 MB) -> $out, then split it into train.jsonl / test.jsonl"
     return 0
   fi
   fetch_url "$url" "$out" && say "got $out" || FAILED+=("RTP: $url")
+  split_rtp
+}
+
+# prompts.jsonl -> train.jsonl (lines 1-7 of every 8) + test.jsonl (every 8th line), each written to a
+# temp file and renamed, so a half-written split is never left behind.
+split_rtp() {
+  local dir="$DEST/data/rtp"
+  [ -s "$dir/prompts.jsonl" ] || return 0
+  [ -s "$dir/train.jsonl" ] && [ -s "$dir/test.jsonl" ] && return 0
+  awk 'NR % 8 != 0' "$dir/prompts.jsonl" > "$dir/train.jsonl.tmp" &&
+    awk 'NR % 8 == 0' "$dir/prompts.jsonl" > "$dir/test.jsonl.tmp" &&
+    mv "$dir/train.jsonl.tmp" "$dir/train.jsonl" && mv "$dir/test.jsonl.tmp" "$dir/test.jsonl" &&
+    say "split $dir/prompts.jsonl into train.jsonl and test.jsonl (every 8th line)" ||
+    FAILED+=("RTP: splitting $dir/prompts.jsonl")
 }
 
 [ "$DRY_RUN" -eq 1 ] && say "dry run: nothing is downloaded (destination $DEST)"

@@ -9,6 +9,7 @@
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/log.h"
 #include "rarlhf/data/dataset.h"
+#include "rarlhf/data/prompts.h"
 #include "rarlhf/dist/communicator.h"
 #include "rarlhf/reward/reward.h"
 #include "rarlhf/common/signals.h"
@@ -24,6 +25,13 @@ std::vector<TrainPrompt> load_train_prompts(const Config& cfg, const BpeTokenize
   if (report.malformed > 0) {
     RARLHF_LOG_WARN("{}: skipped {} malformed rows (first: {})", path, report.malformed,
                     report.problems.empty() ? "" : report.problems.front());
+  }
+  if (cfg.data.train_resample_share > 0) {
+    const size_t before = examples.size();
+    examples = resample_prompt_set(examples, cfg.data, cfg.data.train_resample_share, "data.train_resample_share",
+                                   path, static_cast<uint64_t>(cfg.run.seed));
+    RARLHF_LOG_INFO("{}: resampled {} texts to {} with {:.0f}% '{}'", path, before, examples.size(),
+                    100 * cfg.data.train_resample_share, cfg.data.resample_label);
   }
   std::vector<TrainPrompt> prompts;
   for (const auto& ex : examples) {

@@ -240,6 +240,12 @@ void validate(const Config& c) {
   if (c.data.prompt_tokens <= 0) bad("data.prompt_tokens", "must be > 0");
   if (c.data.min_chars < 0) bad("data.min_chars", "must be >= 0");
   if (c.data.max_examples < 0) bad("data.max_examples", "must be >= 0 (0 = all)");
+  for (auto [field, share] : {std::pair<const char*, double>{"data.train_resample_share", c.data.train_resample_share},
+                              std::pair<const char*, double>{"data.test_resample_share", c.data.test_resample_share}}) {
+    if (share < 0 || share >= 1) bad(field, "must be in [0, 1) (0 = no resampling)");
+    if (share > 0 && c.data.resample_label.empty())
+      bad(field, "is set but data.resample_label is empty; name the label whose share it fixes");
+  }
   if (c.sft.learning_rate <= 0) bad("sft.learning_rate", "must be > 0");
   if (c.sft.epochs <= 0) bad("sft.epochs", "must be > 0");
   if (c.sft.batch_size <= 0) bad("sft.batch_size", "must be > 0");

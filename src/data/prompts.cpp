@@ -127,4 +127,15 @@ std::vector<TextExample> resample_classes(const std::vector<TextExample>& exampl
   return out;
 }
 
+std::vector<TextExample> resample_prompt_set(const std::vector<TextExample>& examples, const DataConfig& cfg,
+                                             double share, const std::string& field, const std::string& path,
+                                             uint64_t seed) {
+  if (share <= 0) return examples;
+  try {
+    return resample_classes(examples, cfg.resample_label, share, seed);
+  } catch (const ConfigError& e) {
+    throw ConfigError(field + " (" + path + "): " + e.what());
+  }
+}
+
 }  // namespace rarlhf

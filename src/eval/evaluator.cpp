@@ -147,6 +147,9 @@ EvalOutcome run_eval(const Config& cfg, const EvalRequest& req, RewardModel& rew
   BpeTokenizer tok = BpeTokenizer::from_dir(tok_dir);
   ReadReport report;
   auto examples = read_texts(cfg.data, cfg.data.test_path, &report);
+  // Class balance first (paper: Jigsaw/RTP test 50/50), then the num_prompts subset of it.
+  examples = resample_prompt_set(examples, cfg.data, cfg.data.test_resample_share, "data.test_resample_share",
+                                 cfg.data.test_path, static_cast<uint64_t>(cfg.run.seed));
   auto prompts = build_prompts(examples, tok, cfg.data.prompt_tokens);
   if (prompts.empty()) throw IoError(cfg.data.test_path + ": no text gives a prompt (every text encodes to no token)");
   prompts = shuffle_select(prompts, static_cast<size_t>(cfg.eval.num_prompts), static_cast<uint64_t>(cfg.run.seed));

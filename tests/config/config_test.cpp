@@ -67,6 +67,13 @@ TEST(Config, ValidateCrossFieldRules) {
   EXPECT_NE(error_of([] { load_config("", {"risk.alpha=0"}); }).find("risk.alpha"), std::string::npos);
   EXPECT_NE(error_of([] { load_config("", {"risk.alpha=1.5"}); }).find("risk.alpha"), std::string::npos);
   EXPECT_NO_THROW(load_config("", {"risk.alpha=1"}));
+  EXPECT_NE(error_of([] { load_config("", {"data.train_resample_share=0.3"}); }).find(
+                "data.train_resample_share: is set but data.resample_label is empty"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { load_config("", {"data.resample_label=\"toxic\"", "data.test_resample_share=1"}); })
+                .find("data.test_resample_share: must be in [0, 1)"),
+            std::string::npos);
+  EXPECT_NO_THROW(load_config("", {"data.resample_label=\"toxic\"", "data.test_resample_share=0.5"}));
   std::string e = error_of([] { load_config("", {"ppo.batch_size=10", "ppo.mini_batch_size=4"}); });
   EXPECT_NE(e.find("ppo.mini_batch_size"), std::string::npos) << e;
   e = error_of([] { load_config("", {"generate.min_new_tokens=60"}); });

@@ -102,6 +102,32 @@ TEST(Prompts, ResampleClassesProportionsOnJigsaw) {
   EXPECT_THROW(resample_classes(ex, "no-such-label", 0.3, 5), ConfigError);
 }
 
+// The config-driven wrapper the train and eval commands call: share 0 leaves the set alone; a share
+// gives resample_classes' exact mix; errors name the config field and the data file.
+TEST(Prompts, ResamplePromptSetFollowsTheConfig) {
+  DataConfig c;
+  c.format = "jigsaw_csv";
+  const std::string path = shared_data("jigsaw-rarlhf/jigsaw_test.csv");
+  auto ex = read_texts(c, path);
+  auto same = resample_prompt_set(ex, c, 0.0, "data.train_resample_share", path, 7);
+  ASSERT_EQ(same.size(), ex.size());
+  for (size_t i = 0; i < ex.size(); i += 97) EXPECT_EQ(same[i].where, ex[i].where);
+  c.resample_label = "toxic";
+  auto r = resample_prompt_set(ex, c, 0.3, "data.train_resample_share", path, 7);
+  auto direct = resample_classes(ex, "toxic", 0.3, 7);
+  ASSERT_EQ(r.size(), 5506u);  // as hand-derived in ResampleClassesProportionsOnJigsaw
+  for (size_t i = 0; i < r.size(); ++i) ASSERT_EQ(r[i].where, direct[i].where);
+  c.resample_label = "Toxic";  // labels are case-sensitive: no such class
+  try {
+    resample_prompt_set(ex, c, 0.5, "data.test_resample_share", path, 7);
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    const std::string m = e.what();
+    EXPECT_EQ(m.rfind("data.test_resample_share (" + path + "): ", 0), 0u) << m;
+    EXPECT_NE(m.find("'Toxic'"), std::string::npos) << m;
+  }
+}
+
 }  // namespace
 }  // namespace rarlhf
 

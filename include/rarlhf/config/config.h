@@ -53,6 +53,11 @@ struct DataConfig {
   int64_t prompt_tokens = 64;     // prompt = first N GPT-2 tokens (IMDB 64, Jigsaw 8, RTP 32)
   int64_t max_examples = 0;       // 0 = all
   std::string on_error = "skip";  // malformed rows: skip (counted, reported) | fail
+  // Class balance of the prompt sets (paper §1.5, Jigsaw and RTP: train 70/30 non-toxic/toxic,
+  // test 50/50): resample without replacement to the largest set with this share of resample_label.
+  std::string resample_label;        // "" = no resampling (paper Jigsaw/RTP: "toxic")
+  double train_resample_share = 0;   // share of RL training prompts labelled resample_label; 0 = as read
+  double test_resample_share = 0;    // share of evaluation prompts labelled resample_label; 0 = as read
   template <class V> void visit_fields(V&& v) {
     v("format", format, "jsonl | csv | lines | imdb_dir | jigsaw_csv | rtp_jsonl | uci_json");
     v("train_path", train_path, "training prompts / SFT texts");
@@ -64,6 +69,9 @@ struct DataConfig {
     v("prompt_tokens", prompt_tokens, "prompt = first N tokens (IMDB 64, Jigsaw 8, RTP 32)");
     v("max_examples", max_examples, "cap on examples read; 0 = all");
     v("on_error", on_error, "malformed rows: skip (counted, reported with file:line) | fail");
+    v("resample_label", resample_label, "label whose share the resampling fixes (\"\" = off; paper: toxic)");
+    v("train_resample_share", train_resample_share, "share of RL train prompts with resample_label (paper: 0.3); 0 = as read");
+    v("test_resample_share", test_resample_share, "share of eval prompts with resample_label (paper: 0.5); 0 = as read");
   }
 };
 

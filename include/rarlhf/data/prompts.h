@@ -60,4 +60,11 @@ std::vector<TextExample> resample_classes(const std::vector<TextExample>& exampl
                                           const std::string& positive_label, double positive_fraction,
                                           uint64_t seed, int64_t total = 0);
 
+// The configured class balance of a prompt set: resample_classes(examples, cfg.resample_label,
+// share, seed) when share > 0, else the examples unchanged. Errors name `field` (e.g.
+// "data.train_resample_share") and the file the examples came from.
+std::vector<TextExample> resample_prompt_set(const std::vector<TextExample>& examples, const DataConfig& cfg,
+                                             double share, const std::string& field, const std::string& path,
+                                             uint64_t seed);
+
 }  // namespace rarlhf
