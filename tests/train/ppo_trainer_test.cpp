@@ -1,17 +1,21 @@
 // PPOTrainer behaviour on a tiny random GPT-2 (2 layers, 21-token toy vocabulary) with a toy
 // reward (count of the token " lowest" in the response): it learns the reward, RA-RLHF trains
-// only on the lowest-return episodes, an interrupted + resumed run equals an uninterrupted one,
-// and a NaN loss stops the run naming the iteration.
+// only on the lowest-return episodes and lifts the worst-decile reward faster than RLHF, an
+// interrupted + resumed run equals an uninterrupted one, and a NaN loss stops the run naming the
+// iteration.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <numeric>
 
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/signals.h"
+#include "rarlhf/generate/sampler.h"
 #include "rarlhf/train/ppo_trainer.h"
 
 using namespace rarlhf;
@@ -260,7 +264,8 @@ class TwoTaskReward : public RewardModel {
 // toy the hard prompts (reward offset -2, like negative IMDB prompts) are 10 of 35 prompts; their share
 // of the kept episodes must be far above their share of the batch. (Whether the tail reward then ends higher than with RLHF is an
 // empirical question this toy does not settle: over 6 seeds and 40 iterations RLHF reached a higher
-// hard-prompt reward here, 3.93 vs 1.55, since the tiny policy conditions on the prompt easily.)
+// hard-prompt reward here, 3.93 vs 1.55, since what the hard prompts learn carries over to the easy
+// ones. RiskOnRaisesTheWorstDecileFasterThanRiskOff below uses a toy built for that question.)
 TEST_F(PpoTrainerTest, RiskSelectionConcentratesOnTailPrompts) {
   double kept_hard = 0, kept = 0, batch_hard = 0, batch = 0;
   for (int seed = 1; seed <= 3; ++seed) {
@@ -294,4 +299,179 @@ TEST_F(PpoTrainerTest, RiskSelectionConcentratesOnTailPrompts) {
   std::printf("hard-prompt share: batch %.3f, kept episodes %.3f\n", share_batch, share_kept);
   // Measured: batch 0.28, kept 0.60 (ties at q-hat keep some easy failures too).
   EXPECT_GT(share_kept, 1.8 * share_batch);
+}
+
+namespace {
+// The tail toy. 80 three-token prompts: two filler letters, then a marker token. 68 "easy" prompts
+// end in " low" and want " lowest" (reward = its count in the 6-token response, 0..6); 12 "hard"
+// prompts (15%) end in " wider" and want " newer" (reward = its count - 2, -2..4; the offset puts
+// them below the easy ones whatever the response, as negative IMDB prompts pull the sentiment
+// reward down). The policy starts from a short supervised warm-up (the paper starts from an SFT
+// model) that already does fine on the easy prompts (" lowest" ~60% of tokens) and continues the
+// hard ones with random tokens without " lowest" (" newer" ~10%), so the hard prompts are the tail:
+// what RLHF learns on the easy majority does not solve them, and each kind needs its own update.
+constexpr int64_t kLowTok = 14, kLowestTok = 16, kNewerTok = 17, kWiderTok = 18;
+
+class TailToyReward : public RewardModel {
+ public:
+  static bool is_hard(const std::string& text) { return text.compare(2, 6, " wider") == 0; }
+  std::vector<double> score(const std::vector<std::string>& texts) override {
+    std::vector<double> out;
+    for (const auto& t : texts) {
+      const bool hard = is_hard(t);
+      const size_t start = hard ? 8 : 6;  // the response starts after "xy wider" / "xy low"
+      const std::string want = hard ? " newer" : " lowest";
+      double n = 0;
+      for (size_t p = t.find(want, start); p != std::string::npos; p = t.find(want, p + 1)) n += 1;
+      out.push_back(hard ? n - 2.0 : n);
+    }
+    return out;
+  }
+  std::string describe() const override { return "tail-toy"; }
+};
+
+std::vector<TrainPrompt> tail_toy_prompts(const BpeTokenizer& tok) {
+  const int64_t fill[] = {8, 7, 5, 6, 4, 1};  // d i s t r o: no filler can merge into a target word
+  std::vector<TrainPrompt> out;
+  for (int i = 0; i < 80; ++i) {
+    std::vector<int64_t> ids = {fill[i % 6], fill[(i / 6 + i) % 6], i < 68 ? kLowTok : kWiderTok};
+    out.push_back({tok.decode(ids), ids});
+  }
+  return out;
+}
+
+// A random 2-layer GPT-2 (n_embd 32) warmed up for 100 Adam steps of teacher forcing on sampled
+// continuations (easy: " lowest" with p 0.6, else uniform; hard: uniform with " lowest" -> " newer").
+std::string make_tail_toy_policy(const std::string& root, const std::vector<TrainPrompt>& ps) {
+  const std::string dir = root + "/tail_toy_sft";
+  if (fs::exists(dir + "/model.safetensors")) return dir;
+  nlohmann::json cfg = {{"model_type", "gpt2"}, {"n_layer", 2}, {"n_head", 2}, {"n_embd", 32},
+                        {"n_positions", 64}, {"vocab_size", 21}, {"layer_norm_epsilon", 1e-5},
+                        {"activation_function", "gelu_new"}, {"bos_token_id", 20}, {"eos_token_id", 20}};
+  torch::manual_seed(0);
+  Policy p;
+  p.lm = Gpt2(Gpt2Config::from_json(cfg, "test"));
+  p.value_head = ValueHead(32);
+  torch::manual_seed(11);
+  torch::optim::Adam opt(p.lm->parameters(), torch::optim::AdamOptions(1e-2));
+  for (int step = 0; step < 100; ++step) {
+    std::vector<at::Tensor> rows;
+    for (int b = 0; b < 32; ++b) {
+      const TrainPrompt& q = ps[torch::randint(static_cast<int64_t>(ps.size()), {1}).item<int64_t>()];
+      const bool hard = q.ids[2] == kWiderTok;
+      std::vector<int64_t> ids = q.ids;
+      for (int t = 0; t < 6; ++t) {
+        int64_t tok = torch::randint(20, {1}).item<int64_t>();  // any token but EOS
+        if (hard && tok == kLowestTok) tok = kNewerTok;
+        const double u = torch::rand({1}).item<double>();
+        ids.push_back(!hard && u < 0.6 ? kLowestTok : tok);
+      }
+      rows.push_back(torch::tensor(ids));
+    }
+    at::Tensor x = torch::stack(rows);                                   // [32, 9]
+    at::Tensor logits = p.lm->lm_logits(p.lm->forward_hidden(x, {}));    // [32, 9, 21]
+    at::Tensor loss = torch::nn::functional::cross_entropy(logits.narrow(1, 2, 6).reshape({-1, 21}),
+                                                           x.narrow(1, 3, 6).reshape({-1}));
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  }
+  save_policy(p, dir, kTokDir);
+  return dir;
+}
+
+struct TailEval {
+  double worst_decile = 0;     // mean of the lowest 10% of per-episode rewards
+  double mean = 0;
+  double hard_in_decile = 0;   // fraction of the worst decile that comes from hard prompts
+};
+
+// 8 sampled responses per prompt (640 episodes), one fixed sampling seed for every policy.
+TailEval eval_tail_toy(Gpt2& lm, const std::vector<TrainPrompt>& ps, const GenerateConfig& gc,
+                       const BpeTokenizer& tok) {
+  std::vector<std::vector<int64_t>> queries;
+  for (int rep = 0; rep < 8; ++rep)
+    for (const auto& p : ps) queries.push_back(p.ids);
+  torch::NoGradGuard no_grad;
+  lm->eval();
+  GenerationResult g = generate(lm, queries, gc, tok.eos_id(), /*seed=*/12345);
+  std::vector<std::string> texts;
+  at::Tensor resp = g.response_ids.contiguous();
+  for (size_t b = 0; b < queries.size(); ++b) {
+    const int64_t* r = resp[b].data_ptr<int64_t>();
+    texts.push_back(tok.decode(queries[b]) + tok.decode(std::vector<int64_t>(r, r + resp.size(1))));
+  }
+  const std::vector<double> rewards = TailToyReward().score(texts);
+  std::vector<size_t> order(rewards.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return rewards[a] < rewards[b]; });
+  TailEval e;
+  const size_t k = rewards.size() / 10;
+  for (size_t i = 0; i < k; ++i) {
+    e.worst_decile += rewards[order[i]] / k;
+    e.hard_in_decile += TailToyReward::is_hard(texts[order[i]]) ? 1.0 / k : 0.0;
+  }
+  e.mean = std::accumulate(rewards.begin(), rewards.end(), 0.0) / rewards.size();
+  return e;
+}
+
+}  // namespace
+
+// Issue #5: "with risk on, the worst-decile reward rises faster than without". RA-RLHF and RLHF run
+// from the same warmed-up policy with the same seed, data order, sampling streams and budget (15
+// iterations of 64 episodes, mini-batch = batch as in the paper, so both take the same number of
+// optimiser steps); only risk.enabled differs. The expectation follows from the mechanism: after a
+// 2-iteration warm start the soft-risk schedule (alpha 0.3, reached at iteration 4) spends the whole
+// update on the lowest-return ~30% of episodes, i.e. on the hard prompts and the worst easy ones,
+// while RLHF spends ~85% of it on easy prompts, whose " lowest" update does nothing for " newer"
+// and (the tiny policy generalises across prompts) leaks " lowest" into the hard prompts.
+// Worst-decile reward after 15 iterations, RLHF vs RA-RLHF (warm-up below): seed 1 -1.22 vs -0.22,
+// seed 2 -2.00 vs -0.12, seed 3 -2.00 vs 1.89; RA-RLHF was ahead on seeds 4-10 too (margin 0.02 to
+// 4.2), and over 3 other warm-up draws (20 runs) it was ahead in 19 and tied at the ceiling in 1
+// (smallest margin 0.19). What this toy does NOT show is that the mean is kept: the tiny policy learns
+// a global token preference, and in 10 of those 30 runs RA-RLHF's mean fell more than 0.5 below
+// RLHF's (seed 2 here: 2.82 vs 4.79) as " newer" leaked into the easy prompts, so the mean is
+// printed, not asserted.
+TEST_F(PpoTrainerTest, RiskOnRaisesTheWorstDecileFasterThanRiskOff) {
+  BpeTokenizer tok = BpeTokenizer::from_dir(model_);
+  const std::vector<TrainPrompt> ps = tail_toy_prompts(tok);
+  const std::string sft = make_tail_toy_policy(root_, ps);
+  Config base = tiny_config(root_ + "/tail_toy", sft);
+  base.ppo.batch_size = 64;
+  base.ppo.mini_batch_size = 64;
+  base.ppo.total_iterations = 15;
+  base.reward.input = "prompt+response";
+  base.risk.alpha = 0.3;
+  base.risk.n = 2;
+  base.risk.rho = 0.25;
+
+  {  // The toy is what the test claims: before training, the worst decile is all hard prompts.
+    Policy p0 = load_policy(sft, "float32", torch::kCPU);
+    const TailEval e0 = eval_tail_toy(p0.lm, ps, base.generate, tok);
+    EXPECT_DOUBLE_EQ(e0.hard_in_decile, 1.0);
+    std::printf("before training: worst decile %.2f, mean %.2f\n", e0.worst_decile, e0.mean);
+  }
+  double margin_sum = 0;
+  for (int seed : {1, 2, 3}) {
+    TailEval e[2];
+    for (int risk = 0; risk <= 1; ++risk) {
+      Config c = base;
+      c.run.seed = seed;
+      c.run.out_dir = root_ + "/tail_toy_" + std::to_string(seed) + (risk ? "_ra" : "_rlhf");
+      c.risk.enabled = risk == 1;
+      torch::manual_seed(1);
+      Policy policy = load_policy(sft, "float32", torch::kCPU);
+      Gpt2 ref = load_policy(sft, "float32", torch::kCPU).lm;
+      PPOTrainer t(c, ps, std::move(policy), std::move(ref), std::make_unique<TailToyReward>(), tok, torch::kCPU);
+      for (int64_t m = 0; m < c.ppo.total_iterations; ++m) t.step(m);
+      e[risk] = eval_tail_toy(t.policy().lm, ps, c.generate, tok);
+    }
+    std::printf("seed %d: worst decile RLHF %.2f RA-RLHF %.2f; mean RLHF %.2f RA-RLHF %.2f\n", seed,
+                e[0].worst_decile, e[1].worst_decile, e[0].mean, e[1].mean);
+    EXPECT_GT(e[1].worst_decile, e[0].worst_decile) << "seed " << seed;
+    margin_sum += e[1].worst_decile - e[0].worst_decile;
+  }
+  // Observed mean margin 2.26 (1.00, 1.88, 3.89). With alpha = 1 (risk on, whole batch kept) the
+  // two runs are identical and this test fails, as it must.
+  EXPECT_GT(margin_sum / 3, 1.0);
 }
