@@ -240,6 +240,7 @@ void validate(const Config& c) {
   if (c.data.prompt_tokens <= 0) bad("data.prompt_tokens", "must be > 0");
   if (c.data.min_chars < 0) bad("data.min_chars", "must be >= 0");
   if (c.data.max_examples < 0) bad("data.max_examples", "must be >= 0 (0 = all)");
+  one_of("risk.selection", c.risk.selection, {"lowest", "random"});
   for (auto [field, share] : {std::pair<const char*, double>{"data.train_resample_share", c.data.train_resample_share},
                               std::pair<const char*, double>{"data.test_resample_share", c.data.test_resample_share}}) {
     if (share < 0 || share >= 1) bad(field, "must be in [0, 1) (0 = no resampling)");

@@ -12,10 +12,14 @@
 #include <ATen/ops/sort.h>
 #include <ATen/ops/stack.h>
 #include <ATen/ops/where.h>
+#include <ATen/ops/zeros.h>
 #include <ATen/ops/zeros_like.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
 
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/log.h"
@@ -64,6 +68,39 @@ RiskSelection select_lowest_returns(const at::Tensor& episode_returns, int64_t k
   sel.threshold = sorted[k - 1].item<double>();
   sel.keep = r <= sel.threshold;  // ties at q-hat kept
   sel.keep_count = sel.keep.sum().item<int64_t>();
+  return sel;
+}
+
+RiskSelection select_random_episodes(const at::Tensor& episode_returns, int64_t k, uint64_t seed) {
+  TORCH_CHECK(episode_returns.dim() == 1 && episode_returns.size(0) >= 1,
+              "select_random_episodes: returns must be a non-empty [B], got ", episode_returns.sizes());
+  const int64_t batch = episode_returns.size(0);
+  TORCH_CHECK(k >= 1 && k <= batch, "select_random_episodes: k must be in [1, ", batch, "], got ", k);
+  const at::Tensor r = episode_returns.to(at::kDouble).to(at::kCPU).contiguous();
+  TORCH_CHECK(at::isfinite(r).all().item<bool>(), "select_random_episodes: returns contain NaN or inf");
+  auto next = [state = seed]() mutable {  // splitmix64 (Steele, Lea, Flood 2014)
+    uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  };
+  std::vector<int64_t> order(static_cast<size_t>(batch));
+  for (int64_t i = 0; i < batch; ++i) order[static_cast<size_t>(i)] = i;
+  for (int64_t i = batch - 1; i > 0; --i) {  // Fisher-Yates; modulo bias is < 2^-50 for any real B
+    std::swap(order[static_cast<size_t>(i)], order[next() % static_cast<uint64_t>(i + 1)]);
+  }
+  at::Tensor keep = at::zeros({batch}, at::TensorOptions().dtype(at::kBool));
+  bool* kp = keep.data_ptr<bool>();
+  const double* rv = r.data_ptr<double>();
+  RiskSelection sel;
+  sel.threshold = -std::numeric_limits<double>::infinity();
+  for (int64_t i = 0; i < k; ++i) {
+    const int64_t e = order[static_cast<size_t>(i)];
+    kp[e] = true;
+    sel.threshold = std::max(sel.threshold, rv[e]);
+  }
+  sel.keep = keep.to(episode_returns.device());
+  sel.keep_count = k;
   return sel;
 }
 

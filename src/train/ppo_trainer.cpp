@@ -267,7 +267,13 @@ nlohmann::json PPOTrainer::step(int64_t m) {
   //    The selection is global: q-hat is the k-th smallest return over every rank's episodes.
   at::Tensor episode_returns = comm_->all_gather(returns.select(1, 0).contiguous());  // [B_global]
   const int64_t k = cfg_.risk.enabled ? soft_risk_keep_count(m, B_global, M, cfg_.risk) : B_global;
-  RiskSelection sel = select_lowest_returns(episode_returns, k);
+  // risk.selection=random keeps the same k(m) episodes drawn at random: the control that separates
+  // "trains on the worst episodes" from "takes its steps on fewer episodes". Seeded by (seed, m).
+  RiskSelection sel = cfg_.risk.selection == "random"
+                          ? select_random_episodes(episode_returns, k,
+                                                   static_cast<uint64_t>(cfg_.run.seed) * 1000003ULL +
+                                                       static_cast<uint64_t>(m))
+                          : select_lowest_returns(episode_returns, k);
   at::Tensor keep_global_f = sel.keep.to(device_).to(at::kFloat);       // [B_global]
   at::Tensor keep_f = keep_global_f.narrow(0, shard.begin, B);           // [B] this rank's episodes
   at::Tensor train_mask = mask * keep_f.unsqueeze(1);                    // [B, R]

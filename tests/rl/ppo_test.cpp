@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "rarlhf/common/error.h"
 
@@ -49,6 +51,39 @@ TEST(RiskSelection, LowestReturnsWithTies) {
   EXPECT_THROW(select_lowest_returns(returns, 0), c10::Error);
   EXPECT_THROW(select_lowest_returns(returns, 6), c10::Error);
   EXPECT_THROW(select_lowest_returns(torch::tensor({1.0f, NAN}), 1), c10::Error);
+}
+
+// The ablation control: exactly k episodes, seed-determined, uniform over the batch (each episode's
+// inclusion frequency k/B within binomial noise over many seeds), independent of the returns.
+TEST(RiskSelection, RandomEpisodesAreExactlyKAndUniform) {
+  auto returns = torch::tensor({3.0f, 1.0f, 2.0f, 2.0f, 5.0f, 0.0f, -1.0f, 4.0f});
+  auto a = select_random_episodes(returns, 3, 11);
+  auto b = select_random_episodes(returns, 3, 11);
+  EXPECT_EQ(a.keep_count, 3);
+  EXPECT_EQ(a.keep.sum().item<int64_t>(), 3);  // no tie expansion, unlike the lowest-returns rule
+  EXPECT_TRUE(torch::equal(a.keep, b.keep));
+  double max_kept = -1e9;
+  for (int64_t i = 0; i < 8; ++i) {
+    if (a.keep[i].item<bool>()) max_kept = std::max(max_kept, returns[i].item<double>());
+  }
+  EXPECT_DOUBLE_EQ(a.threshold, max_kept);
+  // Same draw whatever the returns are (the rule must not look at them).
+  EXPECT_TRUE(torch::equal(select_random_episodes(-returns, 3, 11).keep, a.keep));
+  const int trials = 4000;
+  std::vector<int> hits(8, 0);
+  int differs = 0;
+  for (int s = 0; s < trials; ++s) {
+    auto sel = select_random_episodes(returns, 3, static_cast<uint64_t>(s));
+    for (int64_t i = 0; i < 8; ++i) hits[i] += sel.keep[i].item<bool>();
+    differs += !torch::equal(sel.keep, a.keep);
+  }
+  // p = 3/8, n = 4000: sd = sqrt(n p (1-p)) = 30.6; allow 5 sd around 1500.
+  for (int64_t i = 0; i < 8; ++i) EXPECT_NEAR(hits[i], 1500, 153) << "episode " << i;
+  EXPECT_GT(differs, trials / 2);
+  EXPECT_EQ(select_random_episodes(returns, 8, 3).keep_count, 8);
+  EXPECT_THROW(select_random_episodes(returns, 0, 1), c10::Error);
+  EXPECT_THROW(select_random_episodes(returns, 9, 1), c10::Error);
+  EXPECT_THROW(select_random_episodes(torch::tensor({1.0f, NAN}), 1, 1), c10::Error);
 }
 
 TEST(PpoLoss, HandComputedSmallCase) {

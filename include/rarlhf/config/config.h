@@ -151,12 +151,14 @@ struct RiskConfig {
   int64_t n = 30;              // warm start: iterations m <= n use the full batch
   double rho = 0.95;           // fraction of M at which the kept fraction reaches alpha
   std::string schedule = "paper";  // paper (Eq. 8-10) | legacy (the reference code's "old" rule)
+  std::string selection = "lowest";  // lowest (RA-RLHF) | random: k(m) episodes at random (ablation control)
   template <class V> void visit_fields(V&& v) {
     v("enabled", enabled, "false = risk-neutral PPO (RLHF); true = RA-RLHF");
     v("alpha", alpha, "final fraction of each batch kept, lowest returns (IMDB 0.4, Jigsaw 0.2)");
     v("n", n, "warm start: iterations m <= n use the full batch (paper: 30)");
     v("rho", rho, "fraction of M at which the kept fraction reaches alpha (paper: 0.95)");
     v("schedule", schedule, "paper (Eq. 8-10) | legacy (reference code's old rule)");
+    v("selection", selection, "lowest (RA-RLHF) | random: same k(m), episodes drawn at random (ablation)");
   }
 };
 

@@ -30,6 +30,12 @@ struct RiskSelection {
 };
 RiskSelection select_lowest_returns(const at::Tensor& episode_returns, int64_t k);
 
+// The ablation control for the above (risk.selection=random): exactly k of the B episodes, drawn
+// uniformly without replacement by a splitmix64-driven Fisher-Yates shuffle of `seed` (the same on
+// every rank and platform, so data-parallel ranks and resumed runs agree). threshold = the largest
+// kept return, for logging. episode_returns [B] (finite), 1 <= k <= B.
+RiskSelection select_random_episodes(const at::Tensor& episode_returns, int64_t k, uint64_t seed);
+
 struct PpoLossStats {
   double pg_loss = 0, vf_loss = 0;         // masked means (vf_loss includes TRL's 0.5 factor)
   double clipfrac = 0, vf_clipfrac = 0;    // fraction of kept tokens where the clipped term was active
