@@ -7,9 +7,10 @@
 // DIR holds GPT-2's vocab.json + merges.txt (the reward decodes responses to text, as in training).
 // Env: RARLHF_BENCH_THREADS (default all cores); shape/workload overrides RARLHF_BENCH_LAYERS (2),
 // RARLHF_BENCH_EMBD (128), RARLHF_BENCH_HEADS (4), RARLHF_BENCH_BATCH (16), RARLHF_BENCH_MINI_BATCH (8),
-// RARLHF_BENCH_PROMPT (16), RARLHF_BENCH_NEW (16), RARLHF_BENCH_ALPHA (0.4).
+// RARLHF_BENCH_PROMPT (16), RARLHF_BENCH_NEW (16), RARLHF_BENCH_ALPHA (0.4); RARLHF_BENCH_PROFILE=PREFIX
+// runs one more iteration per mode under the LibTorch profiler (PREFIX.{custom,plain}.trace.json).
+// Also reports the cost of one optimiser update (zero_grad + Adam step) over the policy's parameters.
 #include <ATen/Parallel.h>
-#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -26,8 +27,13 @@
 #include <vector>
 
 #include "rarlhf/common/error.h"
-#include "rarlhf/rl/soft_risk.h"
 #include "rarlhf/train/ppo_trainer.h"
+
+// The legacy chrome-trace profiler (RARLHF_BENCH_PROFILE); newer LibTorch releases may drop the header.
+#if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
+#include <torch/csrc/autograd/profiler_legacy.h>
+#define RARLHF_BENCH_HAVE_PROFILER 1
+#endif
 
 namespace {
 
@@ -166,12 +172,19 @@ int run(int argc, char** argv) {
       if (i + 1 >= argc) throw rarlhf::ConfigError(a + ": needs a value");
       return argv[++i];
     };
+    auto next_int = [&]() -> int64_t {
+      const std::string v = next();
+      char* end = nullptr;
+      const long long n = std::strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0') throw rarlhf::ConfigError(a + ": '" + v + "' is not an integer");
+      return n;
+    };
     if (a == "--tokenizer") {
       tok_dir = next();
     } else if (a == "--iters") {
-      iters = std::stoll(next());
+      iters = next_int();
     } else if (a == "--warmup") {
-      warmup = std::stoll(next());
+      warmup = next_int();
     } else {
       throw rarlhf::ConfigError("unknown argument " + a +
                                 "; usage: ppo_iteration_bench --tokenizer DIR [--iters N] [--warmup W]");
@@ -207,10 +220,14 @@ int run(int argc, char** argv) {
     for (int i = 0; i < 2; ++i) {
       const std::string path = std::string(prefix) + (modes[i] ? ".custom" : ".plain") + ".trace.json";
       nlohmann::json rec;
+#ifdef RARLHF_BENCH_HAVE_PROFILER
       {
         torch::autograd::profiler::RecordProfile guard(path);
         rec = trainers[i]->step(warmup + iters);
       }
+#else
+      throw rarlhf::ConfigError("RARLHF_BENCH_PROFILE: this LibTorch has no legacy profiler; unset it");
+#endif
       profiled[modes[i] ? "custom" : "plain"] = {{"trace", path}, {"stages_s", stages(rec)}};
     }
   }

@@ -9,6 +9,8 @@
 #                                      TOKENIZER (GPT-2 vocab.json + merges.txt; default ../shared/data/fake-gpt2-hf),
 #                                      TRL=0: skip the third column (the Python twin with TRL's logits over
 #                                      every position, --full-logits, as TRL's batched_forward_pass does),
+#                                      MALLOC_TUNE=1: glibc malloc keeps freed [B,R,V]-sized blocks instead of
+#                                      returning them to the kernel (fewer page faults; applied to both sides),
 #                                      PROFILE=1: also profile one iteration per side and print the top
 #                                      ATen ops (self time) per stage
 set -euo pipefail
@@ -32,9 +34,13 @@ fi
 
 # Same threading for both: OpenBLAS and OpenMP sized to THREADS, idle OpenMP threads not spinning.
 export OPENBLAS_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS" OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4
+if [ "${MALLOC_TUNE:-0}" = 1 ]; then
+  export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296  # 32 MiB: the most glibc accepts
+fi
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
-echo "bench_ppo: $ROUNDS rounds of C++ ($BENCH) then Python eager ($PY), $ITERS iterations each after $WARMUP warm-up, $THREADS threads"
+echo "bench_ppo: $ROUNDS rounds of C++ ($BENCH) then Python eager ($PY), $ITERS iterations each after $WARMUP warm-up," \
+  "$THREADS threads, malloc tuning ${MALLOC_TUNE:-0}"
 for r in $(seq 1 "$ROUNDS"); do
   prof_cpp="" prof_py=()
   if [ "$PROFILE" = 1 ] && [ "$r" = "$ROUNDS" ]; then
