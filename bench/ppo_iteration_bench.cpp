@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "rarlhf/common/error.h"
+#include "rarlhf/train/fused_adam.h"
 #include "rarlhf/train/ppo_trainer.h"
 
 // The legacy chrome-trace profiler (RARLHF_BENCH_PROFILE); newer LibTorch releases may drop the header.
@@ -140,12 +141,14 @@ std::map<std::string, double> stages(const nlohmann::json& rec) {
 
 // Seconds of one optimiser update (zero_grad + Adam step) over a copy of the policy's parameters
 // (LM + value head): the per-minibatch cost that does not shrink with the minibatch. Median of 5.
+// Opt = rarlhf::FusedAdam (what PPOTrainer uses) or torch::optim::Adam (LibTorch's, for comparison).
+template <class Opt>
 double optimizer_update_seconds(rarlhf::Policy& p) {
   std::vector<at::Tensor> params;
   for (auto* m : {static_cast<torch::nn::Module*>(p.lm.get()), static_cast<torch::nn::Module*>(p.value_head.get())}) {
     for (const auto& t : m->parameters()) params.push_back(t.detach().clone().set_requires_grad(true));
   }
-  torch::optim::Adam opt(params, torch::optim::AdamOptions(1.41e-5));
+  Opt opt(params, torch::optim::AdamOptions(1.41e-5));
   auto fill_grads = [&] {
     torch::NoGradGuard ng;
     for (auto& t : params) t.mutable_grad() = torch::randn_like(t) * 1e-3;
@@ -248,7 +251,8 @@ int run(int argc, char** argv) {
                         {"alpha", w.alpha},
                         {"keep", keep[0]},
                         {"updates", updates},
-                        {"optimizer_update_s", optimizer_update_seconds(trainers[0]->policy())}};
+                        {"optimizer_update_s", optimizer_update_seconds<rarlhf::FusedAdam>(trainers[0]->policy())},
+                        {"optimizer_update_libtorch_s", optimizer_update_seconds<torch::optim::Adam>(trainers[0]->policy())}};
   for (int i = 0; i < 2; ++i) {
     nlohmann::json med, all;
     for (const auto& [k, v] : times[i]) {

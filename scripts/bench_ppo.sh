@@ -97,8 +97,9 @@ for key, label in names:
           + (f" {ratio(c[key], f[key]):>10s}" if trl else ""))
 cu = statistics.median(r["optimizer_update_s"] for r in cpps)
 pu = statistics.median(r["optimizer_update_s"] for r in pys)
-print(f"optimiser update (zero_grad + Adam step, {cpp['updates']} per iteration): C++ {cu:.4f}s, Python {pu:.4f}s "
-      f"-> {cpp['updates'] * cu / c['optimize']:.0%} of the C++ custom optimize stage")
+lu = statistics.median(r["optimizer_update_libtorch_s"] for r in cpps)
+print(f"optimiser update (zero_grad + Adam step, {cpp['updates']} per iteration): C++ fused {cu:.4f}s "
+      f"(LibTorch's Adam {lu:.4f}s), Python {pu:.4f}s -> {cpp['updates'] * cu / c['optimize']:.0%} of the C++ custom optimize stage")
 if trl:
     print(f"whole iteration vs the TRL-style twin (logits over all {cpp['prompt'] + cpp['new_tokens']} positions): "
           f"{f['total'] / c['total']:.2f}x")

@@ -20,6 +20,7 @@
 #include "rarlhf/generate/sampler.h"
 #include "rarlhf/kernels/ops.h"
 #include "rarlhf/rl/soft_risk.h"
+#include "rarlhf/train/fused_adam.h"
 
 namespace rarlhf {
 namespace fs = std::filesystem;
@@ -92,7 +93,7 @@ PPOTrainer::PPOTrainer(Config cfg, std::vector<TrainPrompt> prompts, Policy poli
   ref_->eval();
   std::vector<at::Tensor> params = policy_.lm->parameters();
   for (auto& p : policy_.value_head->parameters()) params.push_back(p);
-  optimizer_ = std::make_unique<torch::optim::Adam>(
+  optimizer_ = std::make_unique<FusedAdam>(
       params, torch::optim::AdamOptions(cfg_.ppo.learning_rate));
 }
 

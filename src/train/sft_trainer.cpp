@@ -15,6 +15,7 @@
 #include "rarlhf/common/metrics.h"
 #include "rarlhf/kernels/ops.h"
 #include "rarlhf/common/signals.h"
+#include "rarlhf/train/fused_adam.h"
 
 namespace rarlhf {
 namespace fs = std::filesystem;
@@ -108,7 +109,7 @@ SftTrainer::SftTrainer(Config cfg, std::vector<std::vector<int64_t>> train_windo
       tokenizer_dir_(std::move(tokenizer_dir)),
       comm_(std::make_shared<dist::Communicator>()) {
   if (train_.empty()) throw ConfigError("data.train_path: no training text left after filtering");
-  optimizer_ = std::make_unique<torch::optim::AdamW>(
+  optimizer_ = std::make_unique<FusedAdamW>(
       policy_.lm->parameters(),
       torch::optim::AdamWOptions(cfg_.sft.learning_rate).weight_decay(cfg_.sft.weight_decay));
 }
