@@ -14,6 +14,7 @@
 
 #include <torch/torch.h>
 
+#include "cli_util.h"
 #include "rarlhf/model/gpt2.h"
 
 namespace fs = std::filesystem;
@@ -21,38 +22,16 @@ using nlohmann::json;
 
 namespace {
 
-const std::string kRoot = RARLHF_SOURCE_DIR;
-const std::string kBinary = std::string(RARLHF_BINARY_DIR) + "/rarlhf";
+using rarlhf::testing::kBinary;
+using rarlhf::testing::kRoot;
+using rarlhf::testing::read_jsonl;
+using rarlhf::testing::run_cli;
+using rarlhf::testing::slurp;
 
 bool have_assets() {
-  for (const char* f : {"assets/gpt2/encoder.json", "assets/gpt2/vocab.bpe", "assets/vader/vader_lexicon.txt",
-                        "assets/uci/imdb.json", "assets/uci/amazon.json", "assets/uci/yelp.json"})
-    if (!fs::exists(kRoot + "/" + f)) return false;
-  return true;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Runs `rarlhf <args>` from the repo root with output to `log`; returns the exit status.
-int run_cli(const std::string& args, const std::string& log) {
-  const std::string cmd = "cd '" + kRoot + "' && '" + kBinary + "' " + args + " > '" + log + "' 2>&1";
-  int status = std::system(cmd.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::vector<json> read_jsonl(const std::string& path) {
-  std::vector<json> rows;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) rows.push_back(json::parse(line));  // throws on a malformed row
-  }
-  return rows;
+  return rarlhf::testing::have_files({"assets/gpt2/encoder.json", "assets/gpt2/vocab.bpe",
+                                      "assets/vader/vader_lexicon.txt", "assets/uci/imdb.json",
+                                      "assets/uci/amazon.json", "assets/uci/yelp.json"});
 }
 
 std::string g_out;  // the pipeline's run folder (one run: under CTest every TEST is its own process)
