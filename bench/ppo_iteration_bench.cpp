@@ -131,7 +131,8 @@ double median(std::vector<double> v) {
 }
 
 // Stage times of one step() record; "advantage" = total minus the four timed stages (per-token
-// rewards, GAE, risk selection, whitening, KL controller and the metrics record).
+// rewards, GAE, risk selection, whitening, KL controller and the metrics record), the same span
+// bench/ppo_eager.py times (step() also records time/advantage for stages 4-6 alone).
 std::map<std::string, double> stages(const nlohmann::json& rec) {
   std::map<std::string, double> s;
   for (const char* k : {"rollout", "score", "forward", "optimize", "total"}) s[k] = rec.at(std::string("time/") + k);

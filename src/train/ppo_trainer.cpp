@@ -255,6 +255,7 @@ nlohmann::json PPOTrainer::step(int64_t m) {
   at::Tensor old_values = torch::cat(v_parts, 0) * mask;     // [B, R]
   at::Tensor ref_logprobs = torch::cat(ref_parts, 0) * mask; // [B, R]
   rec["time/forward"] = seconds_since(t0);
+  t0 = clock::now();
 
   // 4. Per-token rewards: -beta * KL on every response token, the score on the last one.
   at::Tensor rewards = per_token_rewards(scores, old_logprobs, ref_logprobs, mask, beta, pc.kl_penalty);
@@ -295,6 +296,7 @@ nlohmann::json PPOTrainer::step(int64_t m) {
   //    global: each rank trains on its own rows of it, its loss weighted by its share of the
   //    minibatch's kept tokens, and the gradients are summed, which is the gradient of the
   //    single-process masked mean. Skip decisions use the global statistics, so ranks agree.
+  rec["time/advantage"] = seconds_since(t0);  // stages 4-6: rewards, GAE, selection, whitening
   t0 = clock::now();
   policy_.lm->train();
   int64_t n_updates = 0, n_skipped = 0;
