@@ -48,6 +48,42 @@ void gae(benchmark::State& state, bool custom) {
 
 // [B*T = 16*16, V], [8*48, V]: PPO minibatches of the CPU demo and of IMDB-length responses.
 #define LOGPROB_SHAPES Args({16 * 16, 50257})->Args({8 * 48, 50257})->Unit(benchmark::kMillisecond)
+// One GPT-2 weight product, y = x @ w (+ b): cpu_linear (isa) against BLAS (at::addmm / at::mm, the call
+// eager PyTorch makes) for a decoding step (M = 8 rows) and a prefill (M = 512). Args: M, K, N, transposed.
+void linear(benchmark::State& state, rarlhf::CpuLinearIsa isa) {
+  const int64_t M = state.range(0), K = state.range(1), N = state.range(2);
+  const bool nt = state.range(3) != 0;
+  torch::manual_seed(0);
+  const int64_t copies = state.range(4);  // distinct weights cycled through: > L3 = a decoding step's DRAM reads
+  auto x = torch::randn({M, K});
+  std::vector<torch::Tensor> ws;
+  for (int64_t i = 0; i < copies; ++i) ws.push_back(nt ? torch::randn({N, K}) : torch::randn({K, N}));
+  auto b = nt ? torch::Tensor() : torch::randn({N});
+  torch::NoGradGuard no_grad;
+  size_t next = 0;
+  for (auto _ : state) {
+    const auto& w = ws[next++ % ws.size()];
+    at::Tensor y;
+    if (isa == rarlhf::CpuLinearIsa::kReference) {
+      y = nt ? torch::mm(x, w.t()) : torch::addmm(b, x, w);
+    } else {
+      y = rarlhf::cpu_linear(x, w, b, nt, isa);
+    }
+    benchmark::DoNotOptimize(y.data_ptr<float>());
+  }
+  state.SetBytesProcessed(state.iterations() * K * N * static_cast<int64_t>(sizeof(float)));  // weight bytes
+  state.counters["GFLOPS"] = benchmark::Counter(2.0 * double(M * K * N) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+// Decoding (8 rows): c_attn, c_fc, mlp c_proj, each cycling through 16 copies (150-190 MB, as a step's
+// 12 layers come from DRAM), and the tied LM head; prefill (512 rows): c_fc, c_attn, LM head.
+#define LINEAR_SHAPES                                                                                   \
+  Args({8, 768, 2304, 0, 16})->Args({8, 768, 3072, 0, 16})->Args({8, 3072, 768, 0, 16})                \
+      ->Args({8, 768, 50257, 1, 1})->Args({512, 768, 3072, 0, 1})->Args({512, 768, 2304, 0, 1})        \
+      ->Args({512, 768, 50257, 1, 1})->Unit(benchmark::kMicrosecond)
+BENCHMARK_CAPTURE(linear, blas, rarlhf::CpuLinearIsa::kReference)->LINEAR_SHAPES;
+BENCHMARK_CAPTURE(linear, avx512, rarlhf::CpuLinearIsa::kAvx512)->LINEAR_SHAPES;
+BENCHMARK_CAPTURE(linear, avx2, rarlhf::CpuLinearIsa::kAvx2)->LINEAR_SHAPES;
+
 BENCHMARK_CAPTURE(token_logprobs_fwd_bwd, fused, true)->LOGPROB_SHAPES;
 BENCHMARK_CAPTURE(token_logprobs_fwd_bwd, plain, false)->LOGPROB_SHAPES;
 BENCHMARK_CAPTURE(token_logprobs_fwd, fused, true)->LOGPROB_SHAPES;

@@ -15,6 +15,7 @@
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/log.h"
 #include "rarlhf/common/strings.h"
+#include "rarlhf/kernels/ops.h"
 
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
 #define RARLHF_HAVE_SDPA 1
@@ -156,8 +157,10 @@ at::Tensor& add_param(torch::nn::Module& root, const std::string& dotted, at::Te
   return m->register_parameter(parts.back(), std::move(init));
 }
 
-// x [N, in] @ w [in, out] + b  (HF Conv1D)
+// x [N, in] @ w [in, out] + b  (HF Conv1D). Without autograd on the CPU (sampling, scoring) the
+// register-tiled cpu_linear, else BLAS.
 inline at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  if (cpu_linear_applies(x, w)) return cpu_linear(x, w, b, /*w_transposed=*/false);
   auto sizes = x.sizes().vec();
   sizes.back() = w.size(1);
   return at::addmm(b, x.reshape({-1, x.size(-1)}), w).view(sizes);
@@ -311,7 +314,9 @@ at::Tensor Gpt2Impl::forward_hidden(const at::Tensor& ids, const at::Tensor& att
 
 at::Tensor Gpt2Impl::lm_logits(const at::Tensor& hidden) {
   TORCH_CHECK(hidden.size(-1) == cfg_.n_embd, "Gpt2::lm_logits: hidden must be [..., ", cfg_.n_embd, "]");
-  return at::matmul(hidden.to(wte_.scalar_type()), wte_.t()).to(at::kFloat);
+  at::Tensor h = hidden.to(wte_.scalar_type());
+  if (cpu_linear_applies(h, wte_)) return cpu_linear(h, wte_, {}, /*w_transposed=*/true);
+  return at::matmul(h, wte_.t()).to(at::kFloat);
 }
 
 void Gpt2Impl::load_hf_state(const TensorMap& tensors, const std::string& source) {

@@ -151,6 +151,22 @@ TEST(Gpt2, KvCacheChunksEqualFullRecompute) {
   }
 }
 
+// Under NoGradGuard the CPU products go through cpu_linear (sampling, scoring); with autograd they go
+// through BLAS (training). Both must give the same logits up to fp32 rounding.
+TEST(Gpt2, InferenceKernelsMatchTheAutogradPath) {
+  torch::manual_seed(7);
+  Gpt2 m(small_config());
+  auto ids = torch::randint(0, 97, {5, 11});
+  auto trained = m->lm_logits(m->forward_hidden(ids, {}));
+  ASSERT_TRUE(trained.requires_grad());
+  at::Tensor sampled;
+  {
+    torch::NoGradGuard g;
+    sampled = m->lm_logits(m->forward_hidden(ids, {}));
+  }
+  EXPECT_TRUE(torch::allclose(sampled, trained.detach(), 1e-5, 1e-5)) << (sampled - trained).abs().max();
+}
+
 TEST(Gpt2, LeftPaddedBatchEqualsSingleSequences) {
   torch::manual_seed(3);
   Gpt2 m(small_config());

@@ -33,6 +33,21 @@ std::pair<at::Tensor, at::Tensor> gae_scan(const at::Tensor& rewards, const at::
 // have the same shape; needs a mask sum > 1. Not differentiable.
 at::Tensor masked_whiten(const at::Tensor& x, const at::Tensor& mask, bool shift_mean = true, bool use_custom = true);
 
+// fp32 y = x @ w (+ bias) on the CPU for inference (sampling, scoring): register-tiled AVX-512 or
+// AVX2+FMA kernels that read the weights in place, in the layouts Hugging Face checkpoints use.
+// x [..., K]; w [K, N] (GPT-2's Conv1D) or, with w_transposed, [N, K] (the tied LM head, nn.Linear);
+// bias [N] or undefined -> [..., N]. Each output is one fixed-order sum (bias first, then k = 0, 1, ...),
+// so results do not depend on the thread count; they differ from BLAS by rounding only. Not
+// differentiable: callers check cpu_linear_applies (float32 CPU tensors, no autograd graph wanted).
+// kBest = cpu_linear_isa(): the widest the CPU has, or what RARLHF_CPU_LINEAR says (off | avx2 |
+// avx512; off = BLAS via at::mm, an unknown or unsupported value is a ConfigError when first used).
+enum class CpuLinearIsa { kBest, kAvx512, kAvx2, kReference };
+CpuLinearIsa cpu_linear_isa();
+const char* cpu_linear_isa_name(CpuLinearIsa isa);  // "avx512" | "avx2" | "off" | "best"
+bool cpu_linear_applies(const at::Tensor& x, const at::Tensor& w);
+at::Tensor cpu_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, bool w_transposed,
+                      CpuLinearIsa isa = CpuLinearIsa::kBest);
+
 // True when this build has the CUDA twins linked in.
 bool cuda_kernels_built();
 
