@@ -13,6 +13,7 @@
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/log.h"
+#include "rarlhf/kernels/ops.h"
 
 namespace rarlhf::cli {
 
@@ -67,7 +68,8 @@ std::string build_info_line() {
   std::string s = std::string("rarlhf ") + RARLHF_VERSION + " (git " + RARLHF_GIT_HASH +
                   "), LibTorch " + TORCH_VERSION + ", CUDA kernels: " +
                   (RARLHF_CUDA_KERNELS ? "on" : "off") +
-                  ", CUDA device: " + (at::hasCUDA() ? "yes" : "no");
+                  ", CUDA device: " + (at::hasCUDA() ? "yes" : "no") +
+                  ", CPU inference kernels: " + cpu_linear_isa_name(cpu_linear_isa());
   return s;
 }
 

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "rarlhf/common/error.h"
+#include "rarlhf/kernels/ops.h"
 
 namespace {
 
@@ -52,6 +53,12 @@ int main(int argc, char** argv) {
       add_run_command,
   };
 
+  try {
+    rarlhf::cpu_linear_isa();  // a bad RARLHF_CPU_LINEAR fails here, before any command writes a file
+  } catch (const rarlhf::Error& e) {
+    std::cerr << "rarlhf: error: " << e.what() << "\n";
+    return 1;
+  }
   CLI::App app{"rarlhf: risk-averse RLHF (RA-RLHF) fine-tuning of language models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", build_info_line());

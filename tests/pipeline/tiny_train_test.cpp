@@ -100,4 +100,14 @@ TEST_F(TinyTrainTest, FromScratchWithoutConfigJsonIsAOneLineError) {
   EXPECT_FALSE(fs::exists(root_ + "/run/metrics.jsonl"));
 }
 
+TEST_F(TinyTrainTest, BadCpuLinearSettingIsAOneLineErrorBeforeAnythingIsWritten) {
+  ::setenv("RARLHF_CPU_LINEAR", "sse9", 1);
+  const int rc = run_cli("train --config configs/tiny.json --set run.out_dir='\"" + root_ + "/run\"'", root_ + "/v.log");
+  ::unsetenv("RARLHF_CPU_LINEAR");
+  EXPECT_EQ(rc, 1);
+  const std::string log = slurp(root_ + "/v.log");
+  EXPECT_EQ(log, "rarlhf: error: RARLHF_CPU_LINEAR: unknown value 'sse9'; use off, avx2 or avx512 (or unset it)\n");
+  EXPECT_FALSE(fs::exists(root_ + "/run"));
+}
+
 }  // namespace
