@@ -18,6 +18,7 @@
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/strings.h"
+#include "rarlhf/kernels/ops.h"
 
 // Fused attention where LibTorch has it (>= 2.1); the manual path computes the same maths.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
@@ -30,7 +31,10 @@ namespace rarlhf {
 
 struct Linear {
   at::Tensor w, b;  // [out, in], [out]
-  at::Tensor operator()(const at::Tensor& x) const { return at::linear(x, w, b); }
+  at::Tensor operator()(const at::Tensor& x) const {
+    if (cpu_linear_applies(x, w)) return cpu_linear(x, w, b, /*w_transposed=*/true);  // scoring on the CPU
+    return at::linear(x, w, b);
+  }
 };
 struct Norm {
   at::Tensor w, b;
