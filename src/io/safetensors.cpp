@@ -255,4 +255,45 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   });
 }
 
+TensorMap load_hf_weights(const std::string& dir, std::string* source, const std::string& bin_hint,
+                          const std::string& missing_hint) {
+  const std::string single = dir + "/model.safetensors";
+  if (file_exists(single)) {
+    if (source) *source = single;
+    return load_safetensors(single);
+  }
+  const std::string index = dir + "/model.safetensors.index.json";
+  if (file_exists(index)) {
+    if (source) *source = index;
+    nlohmann::json idx;
+    try {
+      idx = nlohmann::json::parse(read_file(index));
+    } catch (const nlohmann::json::exception& e) {
+      throw IoError(index + ": not valid JSON (" + std::string(e.what()) + ")");
+    }
+    if (!idx.is_object() || !idx.contains("weight_map") || !idx["weight_map"].is_object() ||
+        idx["weight_map"].empty()) {
+      throw IoError(index + ": missing or empty weight_map");
+    }
+    std::set<std::string> shards;
+    for (const auto& [tensor, file] : idx["weight_map"].items()) {
+      if (!file.is_string() || file.get<std::string>().empty() || file.get<std::string>().find('/') != std::string::npos) {
+        throw IoError(index + ": weight_map['" + tensor + "'] must name a shard file in " + dir);
+      }
+      shards.insert(file.get<std::string>());
+    }
+    TensorMap tensors;
+    for (const auto& shard : shards) {
+      for (auto& [k, v] : load_safetensors(dir + "/" + shard)) {
+        if (!tensors.emplace(k, v).second) throw IoError(dir + "/" + shard + ": tensor '" + k + "' is also in another shard");
+      }
+    }
+    return tensors;
+  }
+  if (file_exists(dir + "/pytorch_model.bin")) {
+    throw IoError(dir + ": has only pytorch_model.bin (a pickle), which rarlhf does not read; " + bin_hint);
+  }
+  throw IoError(dir + ": no model.safetensors; " + missing_hint);
+}
+
 }  // namespace rarlhf

@@ -297,31 +297,13 @@ SequenceClassifier SequenceClassifier::load(const std::string& dir, const at::De
   if (!file_exists(cfg_path))
     throw IoError(dir + ": no config.json; reward.path must be a Hugging Face classifier directory");
   ClassifierConfig cfg = ClassifierConfig::from_file(cfg_path);
-  TensorMap tensors;
-  std::string source = dir + "/model.safetensors";
-  if (file_exists(source)) {
-    tensors = load_safetensors(source);
-  } else if (file_exists(dir + "/model.safetensors.index.json")) {
-    source = dir + "/model.safetensors.index.json";
-    nlohmann::json idx;
-    try {
-      idx = nlohmann::json::parse(read_file(source));
-    } catch (const nlohmann::json::exception& e) {
-      throw IoError(source + ": not valid JSON (" + std::string(e.what()) + ")");
-    }
-    if (!idx.contains("weight_map") || !idx["weight_map"].is_object()) throw IoError(source + ": missing weight_map");
-    std::set<std::string> shards;
-    for (const auto& f : idx["weight_map"]) shards.insert(f.get<std::string>());
-    for (const auto& shard : shards)
-      for (auto& [k, v] : load_safetensors(dir + "/" + shard)) tensors[k] = v;
-  } else if (file_exists(dir + "/pytorch_model.bin")) {
-    throw IoError(dir + ": has only pytorch_model.bin (pickle), which rarlhf does not read; convert it once: "
-                  "python3 -c \"import torch; from safetensors.torch import save_file; d='" + dir +
-                  "'; sd=torch.load(d+'/pytorch_model.bin', map_location='cpu'); "
-                  "save_file({k: v.contiguous() for k, v in sd.items()}, d+'/model.safetensors', {'format': 'pt'})\"");
-  } else {
-    throw IoError(dir + ": no model.safetensors; download the classifier's safetensors weights into it");
-  }
+  std::string source;
+  TensorMap tensors = load_hf_weights(
+      dir, &source,
+      "convert it once: python3 -c \"import torch; from safetensors.torch import save_file; d='" + dir +
+          "'; sd=torch.load(d+'/pytorch_model.bin', map_location='cpu'); "
+          "save_file({k: v.contiguous() for k, v in sd.items()}, d+'/model.safetensors', {'format': 'pt'})\"",
+      "download the classifier's safetensors weights into it");
   return from_tensors(cfg, tensors, source, device);
 }
 

@@ -422,30 +422,11 @@ Policy load_policy(const std::string& dir, const std::string& dtype, const at::D
   p.dir = dir;
   p.lm = Gpt2(Gpt2Config::from_file(cfg_path));
 
-  TensorMap weights;
-  std::string source = dir + "/model.safetensors";
-  if (file_exists(source)) {
-    weights = load_safetensors(source);
-  } else if (file_exists(dir + "/model.safetensors.index.json")) {
-    source = dir + "/model.safetensors.index.json";
-    nlohmann::json idx;
-    try {
-      idx = nlohmann::json::parse(read_file(source));
-    } catch (const nlohmann::json::exception& e) {
-      throw IoError(source + ": not valid JSON (" + e.what() + ")");
-    }
-    if (!idx.contains("weight_map") || !idx["weight_map"].is_object()) throw IoError(source + ": missing weight_map");
-    std::set<std::string> shards;
-    for (const auto& f : idx["weight_map"]) shards.insert(f.get<std::string>());
-    for (const auto& s : shards) {
-      for (auto& [k, v] : load_safetensors(dir + "/" + s)) weights[k] = v;
-    }
-  } else if (file_exists(dir + "/pytorch_model.bin")) {
-    throw IoError(dir + "/pytorch_model.bin: pickle checkpoints are not read; convert once with python: "
-                  "GPT2LMHeadModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)");
-  } else {
-    throw IoError(dir + ": no model.safetensors; expected Hugging Face GPT-2 weights");
-  }
+  std::string source;
+  TensorMap weights = load_hf_weights(
+      dir, &source,
+      "convert it once with python: GPT2LMHeadModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)",
+      "expected Hugging Face GPT-2 weights");
   p.lm->load_hf_state(weights, source);
   p.lm->to(device, st);
   p.lm->eval();

@@ -46,7 +46,6 @@ void expect_io_error(const std::string& path, const std::string& needle) {
   }
 }
 
-}  // namespace
 
 TEST(Safetensors, RoundTripEveryDtype) {
   std::vector<std::pair<std::string, at::Tensor>> ts = {
@@ -185,3 +184,63 @@ TEST(Safetensors, SaveRejectsDuplicateNames) {
                IoError);
   EXPECT_FALSE(rarlhf::file_exists(temp_dir() + "/d.st"));
 }
+
+// load_hf_weights: one file, or the shards an index names (merged), and the errors a user meets.
+std::string hf_weights_error(const std::string& dir) {
+  try {
+    rarlhf::load_hf_weights(dir, nullptr, "BIN-HINT", "MISSING-HINT");
+  } catch (const IoError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(HfWeights, SingleFileOrIndexedShards) {
+  const std::string dir = temp_dir() + "/hf_sharded";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  rarlhf::save_safetensors(dir + "/part-1.safetensors", {{"h.0.w", torch::arange(6.0).view({2, 3})}});
+  rarlhf::save_safetensors(dir + "/part-2.safetensors", {{"h.1.w", torch::ones({4})}, {"wte", torch::zeros({2})}});
+  const nlohmann::json index = {{"metadata", {{"total_size", 56}}},
+                                {"weight_map", {{"h.0.w", "part-1.safetensors"}, {"h.1.w", "part-2.safetensors"},
+                                                {"wte", "part-2.safetensors"}}}};
+  rarlhf::write_file_atomic(dir + "/model.safetensors.index.json", index.dump());
+  std::string source;
+  auto w = rarlhf::load_hf_weights(dir, &source, "", "");
+  EXPECT_EQ(source, dir + "/model.safetensors.index.json");
+  ASSERT_EQ(w.size(), 3u);
+  EXPECT_TRUE(torch::equal(w.at("h.0.w"), torch::arange(6.0).view({2, 3})));
+  EXPECT_TRUE(torch::equal(w.at("h.1.w"), torch::ones({4})));
+
+  // A single model.safetensors takes precedence, as in transformers.
+  rarlhf::save_safetensors(dir + "/model.safetensors", {{"only", torch::ones({1})}});
+  w = rarlhf::load_hf_weights(dir, &source, "", "");
+  EXPECT_EQ(source, dir + "/model.safetensors");
+  EXPECT_EQ(w.size(), 1u);
+}
+
+TEST(HfWeights, BadIndexesAndMissingWeightsAreErrorsNamingTheFile) {
+  const std::string dir = temp_dir() + "/hf_bad";
+  const std::string index = dir + "/model.safetensors.index.json";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  EXPECT_EQ(hf_weights_error(dir), dir + ": no model.safetensors; MISSING-HINT");
+  rarlhf::write_file_atomic(dir + "/pytorch_model.bin", "not a pickle");
+  EXPECT_EQ(hf_weights_error(dir), dir + ": has only pytorch_model.bin (a pickle), which rarlhf does not read; BIN-HINT");
+
+  rarlhf::write_file_atomic(index, "{\"weight_map\": ");
+  EXPECT_NE(hf_weights_error(dir).find(index + ": not valid JSON"), std::string::npos) << hf_weights_error(dir);
+  rarlhf::write_file_atomic(index, R"({"metadata": {}})");
+  EXPECT_EQ(hf_weights_error(dir), index + ": missing or empty weight_map");
+  rarlhf::write_file_atomic(index, R"({"weight_map": {"a": "../elsewhere.safetensors"}})");
+  EXPECT_EQ(hf_weights_error(dir), index + ": weight_map['a'] must name a shard file in " + dir);
+  rarlhf::write_file_atomic(index, R"({"weight_map": {"a": "gone.safetensors"}})");
+  EXPECT_NE(hf_weights_error(dir).find(dir + "/gone.safetensors"), std::string::npos) << hf_weights_error(dir);
+
+  rarlhf::save_safetensors(dir + "/s1.safetensors", {{"a", torch::ones({1})}});
+  rarlhf::save_safetensors(dir + "/s2.safetensors", {{"a", torch::zeros({1})}});
+  rarlhf::write_file_atomic(index, R"({"weight_map": {"a": "s1.safetensors", "b": "s2.safetensors"}})");
+  EXPECT_EQ(hf_weights_error(dir), dir + "/s2.safetensors: tensor 'a' is also in another shard");
+}
+
+}  // namespace

@@ -26,4 +26,12 @@ std::map<std::string, std::string> load_safetensors_metadata(const std::string& 
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
 
+// The weights of a Hugging Face model directory: <dir>/model.safetensors, else the shards that
+// <dir>/model.safetensors.index.json's weight_map names (merged; a name that leaves the directory, a
+// missing weight_map or bad JSON is an IoError naming the index). Sets *source to the file read (the
+// name to use in later errors). A directory with only pytorch_model.bin is an IoError "<dir>: ...;
+// <bin_hint>" (how to convert it), one with neither "<dir>: no model.safetensors; <missing_hint>".
+TensorMap load_hf_weights(const std::string& dir, std::string* source, const std::string& bin_hint,
+                          const std::string& missing_hint);
+
 }  // namespace rarlhf
