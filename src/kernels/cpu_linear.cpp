@@ -12,9 +12,13 @@
 #include <ATen/ops/mm.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "rarlhf/common/error.h"
@@ -226,6 +230,17 @@ at::Tensor cpu_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor
   if (w_transposed && bp) y.add_(bc);
 #endif
   return y.view(sizes);
+}
+
+int cpu_kernel_threads() {
+  std::mutex mu;
+  std::set<std::thread::id> seen;
+  at::parallel_for(0, 64, 1, [&](int64_t, int64_t) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // so one thread cannot take every chunk
+    std::lock_guard<std::mutex> lock(mu);
+    seen.insert(std::this_thread::get_id());
+  });
+  return static_cast<int>(seen.size());
 }
 
 }  // namespace rarlhf

@@ -131,6 +131,15 @@ TEST(CpuLinear, AppliesOnlyWithoutAutogradToFloat32CpuTensors) {
   EXPECT_TRUE(rarlhf::cpu_linear_applies(x, w.detach()));  // nothing to differentiate
 }
 
+// Found the hard way: without -fopenmp, at::parallel_for in our code ran every CPU kernel on one thread.
+TEST(CpuKernels, ParallelForUsesTheThreadsSet) {
+  const int saved = at::get_num_threads();
+  at::set_num_threads(2);
+  const int used = rarlhf::cpu_kernel_threads();
+  at::set_num_threads(saved);
+  EXPECT_EQ(used, 2) << "the kernels run serially: build them with OpenMP (CMakeLists.txt, OpenMP::OpenMP_CXX)";
+}
+
 TEST(CpuLinear, RejectsMismatchedShapes) {
   auto x = torch::randn({2, 8});
   EXPECT_THROW(cpu_linear(x, torch::randn({7, 4}), {}, false), c10::Error);

@@ -48,6 +48,11 @@ bool cpu_linear_applies(const at::Tensor& x, const at::Tensor& w);
 at::Tensor cpu_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, bool w_transposed,
                       CpuLinearIsa isa = CpuLinearIsa::kBest);
 
+// How many distinct threads one at::parallel_for over 64 items runs on inside this library (at most
+// at::get_num_threads()). 1 with several threads set means the kernels were built without OpenMP
+// against an OpenMP LibTorch, where at::parallel_for silently runs serially (a diagnostic and a test).
+int cpu_kernel_threads();
+
 // True when this build has the CUDA twins linked in.
 bool cuda_kernels_built();
 
