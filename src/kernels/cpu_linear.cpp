@@ -2,12 +2,12 @@
 // AVX2+FMA kernels picked at run time (cpu_linear_tiles.inc, compiled once per instruction set).
 // Why not BLAS: a decoding step multiplies a handful of rows (the batch) by every weight matrix, and
 // OpenBLAS's sgemm copies ("packs") its operands for each call and runs its small-M cases far below
-// what the memory system allows (Debian's OpenBLAS 0.3.21 on the 2-core EPYC of DESIGN §5: 6-15 GB/s of
-// weights for [8, 768] x [768, N]); the tiles here read each weight once per 8 rows, straight from the
-// Hugging Face layouts, with no copies. bench/kernels_bench.cpp measures both in the same run.
+// what the memory system allows (Debian's OpenBLAS 0.3.21 on the 2-core EPYC of DESIGN §5: ~10 GB/s of
+// DRAM-resident weights for [8, 768] x [768, N]); the tiles here read each weight once per 8 rows,
+// straight from the Hugging Face layouts, with no copies, at 24-28 GB/s. bench/kernels_bench.cpp
+// measures both in the same run (--benchmark_filter=linear).
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
-#include <ATen/ops/addmm.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/mm.h>
 
@@ -41,8 +41,8 @@ namespace {
 // prefetches evicted the tile's own operands (4 KB-aliased weight rows).
 constexpr int64_t kPrefetchFmas = 768;
 constexpr int64_t kPrefetchFloats = 2048;
-constexpr int64_t kPackRows = 32;    // NK with at least this many x rows: transpose e blocks, run KN tiles
-constexpr int64_t kRowPanel = 32;     // x rows per panel when many rows come at once (prefill)
+constexpr int64_t kPackRows = 32;  // NK with at least this many x rows: transpose e blocks, run KN tiles
+constexpr int64_t kRowPanel = 32;  // x rows per panel when many rows come at once (prefill)
 
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
@@ -50,6 +50,7 @@ constexpr int64_t kRowPanel = 32;     // x rows per panel when many rows come at
 #pragma GCC push_options
 #pragma GCC target("avx512f")
 // GCC 12's _mm512_reduce_add_ps builds on _mm256_undefined_pd, which -Wmaybe-uninitialized flags.
+#pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 namespace avx512 {
@@ -72,6 +73,7 @@ inline Mask vmask(int64_t n) { return n <= 0 ? Mask(0) : n >= kW ? Mask(0xFFFF) 
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
+#pragma GCC diagnostic pop
 #pragma GCC pop_options
 #endif
 
