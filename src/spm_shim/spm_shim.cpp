@@ -64,6 +64,15 @@ int32_t rarlhf_spm_special_id(void* h, int which) {  // 0 unk, 1 bos, 2 eos, 3 p
   }
 }
 
+// The id of a piece, or -1 when the model has no such piece (PieceToId itself answers unk_id).
+int32_t rarlhf_spm_piece_to_id(void* h, const char* piece, size_t len) {
+  auto* sp = static_cast<sentencepiece::SentencePieceProcessor*>(h);
+  std::string p(piece, len);
+  int id = sp->PieceToId(p);
+  if (id < 0 || (id == sp->unk_id() && sp->IdToPiece(id) != p)) return -1;
+  return id;
+}
+
 // Trains a model (spm_train flags, e.g. "--input=f --model_prefix=m --vocab_size=500"); 0 = ok.
 int rarlhf_spm_train(const char* args, char* err, size_t err_cap) {
   auto status = sentencepiece::SentencePieceTrainer::Train(args);

@@ -35,7 +35,7 @@ struct AsciiTable {
 };
 const AsciiTable kAscii;
 
-uint8_t classify(UChar32 cp) {
+uint8_t classify(UChar32 cp, bool onig_space) {
   switch (u_charType(cp)) {
     case U_UPPERCASE_LETTER:
     case U_LOWERCASE_LETTER:
@@ -52,6 +52,7 @@ uint8_t classify(UChar32 cp) {
     default:
       // ECMAScript \s beyond Zs: LINE SEPARATOR, PARAGRAPH SEPARATOR, ZERO WIDTH NO-BREAK SPACE.
       // (U+0085 and U+180E are not \s in JS, unlike Python's regex module.)
+      if (onig_space) return (cp == 0x2028 || cp == 0x2029 || cp == 0x85) ? kSpace : kOther;
       return (cp == 0x2028 || cp == 0x2029 || cp == 0xFEFF) ? kSpace : kOther;
   }
 }
@@ -90,7 +91,7 @@ inline int utf8_decode(const unsigned char* s, size_t n, UChar32* cp) {
 
 }  // namespace
 
-void decode_chars(const char* text, size_t n, std::vector<Char>& out) {
+void decode_chars(const char* text, size_t n, std::vector<Char>& out, bool onig_space) {
   if (n >= (size_t{1} << 32)) {  // Char::offset is 32-bit to keep the hot array small
     throw ConfigError("tokenizer: a text of " + std::to_string(n) + " bytes is over the 4 GiB limit; split it first");
   }
@@ -111,7 +112,7 @@ void decode_chars(const char* text, size_t n, std::vector<Char>& out) {
       out.push_back({static_cast<uint32_t>(i), kOther, 0});  // invalid byte: its own "other" char
       ++i;
     } else {
-      out.push_back({static_cast<uint32_t>(i), classify(cp), 0});
+      out.push_back({static_cast<uint32_t>(i), classify(cp, onig_space), 0});
       i += len;
     }
   }

@@ -28,6 +28,7 @@ struct ShimApi {
   int64_t (*decode)(void*, const int32_t*, int64_t, char*, int64_t) = nullptr;
   int32_t (*vocab_size)(void*) = nullptr;
   int32_t (*special_id)(void*, int) = nullptr;
+  int32_t (*piece_to_id)(void*, const char*, size_t) = nullptr;
   int (*train)(const char*, char*, size_t) = nullptr;
 };
 
@@ -76,6 +77,7 @@ const ShimApi& shim() {
     api.vocab_size = reinterpret_cast<decltype(api.vocab_size)>(sym("rarlhf_spm_vocab_size"));
     api.special_id = reinterpret_cast<decltype(api.special_id)>(sym("rarlhf_spm_special_id"));
     api.train = reinterpret_cast<decltype(api.train)>(sym("rarlhf_spm_train"));
+    api.piece_to_id = reinterpret_cast<decltype(api.piece_to_id)>(sym("rarlhf_spm_piece_to_id"));
     if (!api.error.empty()) api.lib = nullptr;
   });
   if (!api.lib) throw IoError("SentencePiece support unavailable: " + api.error);
@@ -152,6 +154,12 @@ std::string SentencePieceTokenizer::decode(const std::vector<int64_t>& ids) cons
 int64_t SentencePieceTokenizer::vocab_size() const { return shim().vocab_size(impl_->handle); }
 int64_t SentencePieceTokenizer::eos_id() const { return shim().special_id(impl_->handle, 2); }
 int64_t SentencePieceTokenizer::unk_id() const { return shim().special_id(impl_->handle, 0); }
+int64_t SentencePieceTokenizer::bos_id() const { return shim().special_id(impl_->handle, 1); }
+int64_t SentencePieceTokenizer::pad_id() const { return shim().special_id(impl_->handle, 3); }
+int64_t SentencePieceTokenizer::token_to_id(const std::string& piece) const {
+  return shim().piece_to_id(impl_->handle, piece.data(), piece.size());
+}
+const std::string& SentencePieceTokenizer::path() const { return impl_->path; }
 
 void SentencePieceTokenizer::train(const std::string& args) {
   char err[512] = {0};

@@ -1,8 +1,10 @@
 // Internals of the text area shared between its .cpp files (not a public header): the decoded
 // character stream and the GPT-2 pre-tokeniser, inlined into the encoder's hot loop.
 #pragma once
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace rarlhf {
@@ -17,12 +19,14 @@ struct Char {
 };
 
 // Decodes text into characters plus one sentinel (offset n) at the end. Texts are < 4 GiB.
-void decode_chars(const char* text, size_t n, std::vector<Char>& out);
+// onig_space: \s is Unicode White_Space as in tokenizers' Oniguruma (U+0085 is space, U+FEFF is
+// not) instead of ECMAScript's (the JS reference): only those two characters differ.
+void decode_chars(const char* text, size_t n, std::vector<Char>& out, bool onig_space = false);
 
 // Calls emit(begin, end) for each byte range matched by the GPT-2 regex, in order; the ranges tile text.
 template <class Emit>
-void pretokenize(const char* text, size_t n, std::vector<Char>& chars, Emit&& emit) {
-  decode_chars(text, n, chars);
+void pretokenize(const char* text, size_t n, std::vector<Char>& chars, Emit&& emit, bool onig_space = false) {
+  decode_chars(text, n, chars, onig_space);
   const size_t m = chars.size() - 1;  // characters, without the sentinel
   const Char* c = chars.data();
   size_t i = 0;
@@ -65,6 +69,10 @@ void pretokenize(const char* text, size_t n, std::vector<Char>& chars, Emit&& em
     i = j;
   }
 }
+
+// GPT-2's byte -> code point table and UTF-8 encoding of a code point (bpe_tokenizer.cpp).
+std::array<uint32_t, 256> byte_to_codepoint();
+void append_utf8(std::string& s, uint32_t cp);
 
 }  // namespace text_detail
 }  // namespace rarlhf

@@ -18,6 +18,10 @@ class SentencePieceTokenizer {
   int64_t vocab_size() const;
   int64_t eos_id() const;  // -1 when the model has none
   int64_t unk_id() const;
+  int64_t bos_id() const;  // -1 when the model has none
+  int64_t pad_id() const;  // -1 when the model has none
+  int64_t token_to_id(const std::string& piece) const;  // -1 when absent
+  const std::string& path() const;
 
   // Trains a model with spm_train flags (tests, small experiments). Throws IoError on failure.
   static void train(const std::string& spm_train_args);
