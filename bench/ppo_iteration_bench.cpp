@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "rarlhf/model/gpt2.h"
 #include "rarlhf/common/error.h"
 #include "rarlhf/train/fused_adam.h"
 #include "rarlhf/train/ppo_trainer.h"
@@ -110,7 +111,7 @@ std::unique_ptr<rarlhf::PPOTrainer> make_trainer(const Workload& w, bool custom,
   rarlhf::Policy policy;
   policy.lm = rarlhf::Gpt2(gc);
   policy.value_head = rarlhf::ValueHead(w.embd);
-  rarlhf::Gpt2 ref = rarlhf::clone_gpt2(policy.lm);
+  rarlhf::CausalLm ref = rarlhf::clone_lm(policy.lm);
   policy.lm->eval();
   // Random prompts of exactly w.prompt tokens (no EOS inside): no left padding, like ppo_eager.py.
   std::vector<rarlhf::TrainPrompt> prompts;

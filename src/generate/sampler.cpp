@@ -43,7 +43,7 @@ namespace {
 
 // row_seeds == nullptr: one generator seeded with `seed` draws all [R, B] uniforms; otherwise
 // column b comes from its own generator seeded with (*row_seeds)[b].
-GenerationResult generate_impl(Gpt2& model, const std::vector<std::vector<int64_t>>& prompts,
+GenerationResult generate_impl(const CausalLm& model, const std::vector<std::vector<int64_t>>& prompts,
                                const GenerateConfig& cfg, int64_t eos_id, uint64_t seed,
                                const std::vector<uint64_t>* row_seeds, bool return_logprobs) {
   const auto& mc = model->config();
@@ -75,7 +75,7 @@ GenerationResult generate_impl(Gpt2& model, const std::vector<std::vector<int64_
   }
 
   c10::NoGradGuard no_grad;
-  const at::Device dev = model->wte().device();
+  const at::Device dev = model->device();
   const auto long_opts = at::TensorOptions().dtype(at::kLong);
   GenerationResult res;
   // [B, P] left-padded prompts: pad = eos, mask 0 on pads.
@@ -150,12 +150,12 @@ GenerationResult generate_impl(Gpt2& model, const std::vector<std::vector<int64_
 
 }  // namespace
 
-GenerationResult generate(Gpt2& model, const std::vector<std::vector<int64_t>>& prompts, const GenerateConfig& cfg,
+GenerationResult generate(const CausalLm& model, const std::vector<std::vector<int64_t>>& prompts, const GenerateConfig& cfg,
                           int64_t eos_id, uint64_t seed, bool return_logprobs) {
   return generate_impl(model, prompts, cfg, eos_id, seed, nullptr, return_logprobs);
 }
 
-GenerationResult generate(Gpt2& model, const std::vector<std::vector<int64_t>>& prompts, const GenerateConfig& cfg,
+GenerationResult generate(const CausalLm& model, const std::vector<std::vector<int64_t>>& prompts, const GenerateConfig& cfg,
                           int64_t eos_id, const std::vector<uint64_t>& row_seeds, bool return_logprobs) {
   if (row_seeds.size() != prompts.size()) {
     throw Error("generate: " + std::to_string(row_seeds.size()) + " row seeds for " +

@@ -13,12 +13,16 @@
 
 namespace rarlhf {
 
-std::vector<NllResult> sequence_nll(Gpt2& model, const std::vector<std::vector<int64_t>>& seqs, int64_t batch_size) {
+std::vector<NllResult> sequence_nll(const CausalLm& model, const std::vector<std::vector<int64_t>>& seqs, int64_t batch_size) {
   if (batch_size < 1) throw ConfigError("sequence_nll: batch_size must be >= 1");
   constexpr int64_t kChunk = 256;
   const auto& mc = model->config();
   const int64_t max_tokens = mc.n_positions - 1;  // + BOS
-  const at::Device dev = model->wte().device();
+  const at::Device dev = model->device();
+  // The start token evaluate's perplexity prepends: BOS, or EOS for models without one (GPT-2's are equal).
+  const int64_t start_id = mc.bos_token_id >= 0 ? mc.bos_token_id : mc.eos_token_id;
+  if (start_id < 0) throw ConfigError("sequence_nll: the model's config.json names neither bos_token_id nor eos_token_id");
+  const int64_t pad_id = mc.eos_token_id >= 0 ? mc.eos_token_id : start_id;
   c10::NoGradGuard no_grad;
   std::vector<NllResult> out(seqs.size());
   size_t cut = 0;
@@ -28,7 +32,7 @@ std::vector<NllResult> sequence_nll(Gpt2& model, const std::vector<std::vector<i
     for (size_t i = start; i < end; ++i) L = std::max<int64_t>(L, 1 + std::min<int64_t>(seqs[i].size(), max_tokens));
     const int64_t B = static_cast<int64_t>(end - start);
     // [B, L] right-padded: BOS, tokens, pad (= eos, masked out).
-    at::Tensor ids = at::full({B, L}, mc.eos_token_id, at::kLong), mask = at::zeros({B, L}, at::kLong);
+    at::Tensor ids = at::full({B, L}, pad_id, at::kLong), mask = at::zeros({B, L}, at::kLong);
     std::vector<int64_t> lens(B);
     for (int64_t b = 0; b < B; ++b) {
       const auto& s = seqs[start + b];
@@ -41,7 +45,7 @@ std::vector<NllResult> sequence_nll(Gpt2& model, const std::vector<std::vector<i
         }
       }
       lens[b] = n;
-      ids[b][0] = mc.bos_token_id;
+      ids[b][0] = start_id;
       if (n > 0) std::memcpy(ids[b].narrow(0, 1, n).data_ptr<int64_t>(), s.data(), n * sizeof(int64_t));
       mask[b].narrow(0, 0, n + 1).fill_(1);
     }

@@ -64,7 +64,7 @@ std::pair<at::Tensor, at::Tensor> make_batch(const std::vector<std::vector<int64
 }
 
 // Summed next-token NLL and the number of predicted tokens.
-std::pair<at::Tensor, at::Tensor> nll_sum(Gpt2& lm, const at::Tensor& ids, const at::Tensor& mask,
+std::pair<at::Tensor, at::Tensor> nll_sum(const CausalLm& lm, const at::Tensor& ids, const at::Tensor& mask,
                                           bool custom) {
   const int64_t L = ids.size(1);
   at::Tensor hidden = lm->forward_hidden(ids, mask);                    // [B, L, C]
@@ -83,7 +83,7 @@ uint64_t mix(uint64_t a, uint64_t b) {
 
 }  // namespace
 
-double mean_nll(Gpt2& lm, const std::vector<std::vector<int64_t>>& windows, int64_t batch_size,
+double mean_nll(const CausalLm& lm, const std::vector<std::vector<int64_t>>& windows, int64_t batch_size,
                 const c10::Device& device, bool custom) {
   torch::NoGradGuard no_grad;
   double total = 0, count = 0;

@@ -15,6 +15,7 @@
 #include <csignal>
 #include <thread>
 
+#include "rarlhf/model/gpt2.h"
 #include "rarlhf/common/error.h"
 #include "rarlhf/dist/communicator.h"
 #include "rarlhf/train/ppo_trainer.h"
@@ -104,7 +105,7 @@ std::unique_ptr<PPOTrainer> make_trainer(const Config& c) {
     }
   }
   Policy policy = load_policy(c.model.path, "float32", torch::kCPU);
-  Gpt2 ref = load_policy(c.model.path, "float32", torch::kCPU).lm;
+  CausalLm ref = load_policy(c.model.path, "float32", torch::kCPU).lm;
   return std::make_unique<PPOTrainer>(c, ps, std::move(policy), std::move(ref), std::make_unique<WordReward>(),
                                       tok, torch::kCPU);
 }

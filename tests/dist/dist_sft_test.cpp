@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "rarlhf/model/gpt2.h"
 #include "rarlhf/common/fs.h"
 #include "rarlhf/dist/communicator.h"
 #include "rarlhf/train/sft_trainer.h"

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "rarlhf/model/gpt2.h"
 #include "rarlhf/common/error.h"
 #include "rarlhf/generate/sampler.h"
 

@@ -1,6 +1,7 @@
 // Generation: greedy batched KV-cache decoding == a naive loop of full unpadded forwards; returned
 // logprobs == a teacher-forced recompute; min_new_tokens fixes lengths; EOS -> pad + mask; seeds
 // reproduce; the sampler's empirical distribution matches softmax; hand-worked top-k/top-p cases.
+#include "rarlhf/model/gpt2.h"
 #include "rarlhf/generate/sampler.h"
 
 #include <gtest/gtest.h>

@@ -83,7 +83,7 @@ TensorMap state_of(Gpt2& m) {
   return sd;
 }
 
-at::Tensor logits_of(Gpt2& m, const std::vector<int64_t>& ids) {
+at::Tensor logits_of(const CausalLm& m, const std::vector<int64_t>& ids) {
   torch::NoGradGuard g;
   auto t = torch::tensor(ids).unsqueeze(0);
   return m->lm_logits(m->forward_hidden(t, {}))[0];

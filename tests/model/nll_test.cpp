@@ -1,5 +1,6 @@
 // sequence_nll: equals single-sequence forwards with BOS prepended, is independent of batching and
 // padding, and gives exactly log(V) per token for a model whose logits are all equal.
+#include "rarlhf/model/gpt2.h"
 #include "rarlhf/model/nll.h"
 
 #include <gtest/gtest.h>

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "rarlhf/model/gpt2.h"
 #include "rarlhf/common/signals.h"
 #include "rarlhf/text/bpe_tokenizer.h"
 #include "rarlhf/train/sft_trainer.h"

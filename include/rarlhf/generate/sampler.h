@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "rarlhf/config/config.h"
-#include "rarlhf/model/gpt2.h"
+#include "rarlhf/model/causal_lm.h"
 
 namespace rarlhf {
 
@@ -23,14 +23,14 @@ struct GenerationResult {
 };
 
 // prompts: token ids, each non-empty; P + max_new_tokens must fit n_positions (ConfigError otherwise).
-GenerationResult generate(Gpt2& model, const std::vector<std::vector<int64_t>>& prompts, const GenerateConfig& cfg,
+GenerationResult generate(const CausalLm& model, const std::vector<std::vector<int64_t>>& prompts, const GenerateConfig& cfg,
                           int64_t eos_id, uint64_t seed, bool return_logprobs = false);
 
 // Same, with one random stream per row: row b's draws come from a generator seeded with
 // row_seeds[b] (row_seeds.size() == prompts.size()), so a row's sample does not depend on which other
 // rows share the batch. Data-parallel training uses it so that N ranks, each sampling its shard,
 // draw the same episodes as one process sampling the whole batch.
-GenerationResult generate(Gpt2& model, const std::vector<std::vector<int64_t>>& prompts, const GenerateConfig& cfg,
+GenerationResult generate(const CausalLm& model, const std::vector<std::vector<int64_t>>& prompts, const GenerateConfig& cfg,
                           int64_t eos_id, const std::vector<uint64_t>& row_seeds, bool return_logprobs = false);
 
 // The logits filter used by generate, exposed for tests: temperature, then EOS -> -inf when

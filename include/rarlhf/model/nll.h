@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "rarlhf/model/gpt2.h"
+#include "rarlhf/model/causal_lm.h"
 
 namespace rarlhf {
 
@@ -17,6 +17,6 @@ struct NllResult {
 };
 
 // batch_size sequences per forward pass (right-padded); results in input order. Runs under no_grad.
-std::vector<NllResult> sequence_nll(Gpt2& model, const std::vector<std::vector<int64_t>>& seqs, int64_t batch_size);
+std::vector<NllResult> sequence_nll(const CausalLm& model, const std::vector<std::vector<int64_t>>& seqs, int64_t batch_size);
 
 }  // namespace rarlhf

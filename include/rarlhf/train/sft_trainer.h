@@ -12,7 +12,7 @@
 
 #include "rarlhf/config/config.h"
 #include "rarlhf/dist/communicator.h"
-#include "rarlhf/model/gpt2.h"
+#include "rarlhf/model/causal_lm.h"
 
 namespace torch::optim {
 class AdamW;
@@ -25,7 +25,7 @@ std::vector<std::vector<int64_t>> pack_sequences(const std::vector<std::vector<i
                                                  int64_t eos, int64_t seq_length);
 
 // Mean next-token NLL (nats/token) of `lm` on windows, batched; padding excluded.
-double mean_nll(Gpt2& lm, const std::vector<std::vector<int64_t>>& windows, int64_t batch_size,
+double mean_nll(const CausalLm& lm, const std::vector<std::vector<int64_t>>& windows, int64_t batch_size,
                 const c10::Device& device, bool use_custom_kernels);
 
 class SftTrainer {

@@ -1,0 +1,233 @@
+// The family table (model_type -> implementation), deep copies, TRL's value head and policy
+// directories: see include/rarlhf/model/causal_lm.h.
+#include "rarlhf/model/causal_lm.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "rarlhf/common/error.h"
+#include "rarlhf/common/fs.h"
+#include "rarlhf/common/log.h"
+#include "rarlhf/model/gpt2.h"
+#include "rarlhf/model/gpt_neox.h"
+#include "rarlhf/model/gptj.h"
+#include "rarlhf/model/llama.h"
+
+namespace rarlhf {
+namespace fsys = std::filesystem;
+
+namespace {
+
+struct Family {
+  const char* model_type;
+  CausalLm (*make)(const nlohmann::json& config, const std::string& origin);
+};
+
+// One row per model_type transformers writes. mistral and qwen2 are the Llama block with options.
+const Family kFamilies[] = {
+    {"gpt2", [](const nlohmann::json& j, const std::string& o) -> CausalLm { return Gpt2(Gpt2Config::from_json(j, o)); }},
+    {"gptj", [](const nlohmann::json& j, const std::string& o) -> CausalLm { return GptJ(GptJConfig::from_json(j, o)); }},
+    {"gpt_neox",
+     [](const nlohmann::json& j, const std::string& o) -> CausalLm { return GptNeoX(GptNeoXConfig::from_json(j, o)); }},
+    {"llama", [](const nlohmann::json& j, const std::string& o) -> CausalLm { return Llama(LlamaConfig::from_json(j, o)); }},
+    {"mistral",
+     [](const nlohmann::json& j, const std::string& o) -> CausalLm { return Llama(LlamaConfig::from_json(j, o)); }},
+    {"qwen2", [](const nlohmann::json& j, const std::string& o) -> CausalLm { return Llama(LlamaConfig::from_json(j, o)); }},
+};
+
+nlohmann::json read_json_file(const std::string& path) {
+  try {
+    return nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw IoError(path + ": not valid JSON (" + e.what() + ")");
+  }
+}
+
+}  // namespace
+
+std::string supported_model_types() {
+  std::string out;
+  for (const auto& f : kFamilies) out += (out.empty() ? "" : ", ") + std::string(f.model_type);
+  return out;
+}
+
+CausalLm make_causal_lm(const nlohmann::json& config, const std::string& origin) {
+  if (!config.is_object()) throw ConfigError(origin + ": not a JSON object; expected a Hugging Face config.json");
+  // GPT-2 configs written by hand (tests, the demo) often omit model_type.
+  std::string type = "gpt2";
+  if (config.contains("model_type")) {
+    if (!config["model_type"].is_string()) throw ConfigError(origin + ": model_type: must be a string");
+    type = config["model_type"].get<std::string>();
+  }
+  for (const auto& f : kFamilies) {
+    if (type == f.model_type) return f.make(config, origin);
+  }
+  throw ConfigError(origin + ": model_type: \"" + type + "\" is not supported; rarlhf loads " +
+                    supported_model_types());
+}
+
+CausalLm make_causal_lm_from_file(const std::string& config_json) {
+  return make_causal_lm(read_json_file(config_json), config_json);
+}
+
+CausalLm clone_lm(const CausalLm& model) {
+  CausalLm copy(model->make_empty());
+  copy->to(model->device(), model->dtype());
+  TensorMap state;
+  for (auto& [k, v] : model.ptr()->hf_state()) state.emplace(k, v);
+  copy->load_hf_state(state, "clone");
+  copy->train(model->is_training());
+  return copy;
+}
+
+ValueHeadImpl::ValueHeadImpl(int64_t n_embd) {
+  summary = register_module("summary", torch::nn::Linear(n_embd, 1));
+}
+
+at::Tensor ValueHeadImpl::forward(const at::Tensor& hidden) {
+  TORCH_CHECK(hidden.size(-1) == summary->weight.size(1), "ValueHead: hidden must be [..., n_embd]");
+  return summary->forward(hidden.to(summary->weight.scalar_type())).squeeze(-1);
+}
+
+at::ScalarType parse_dtype(const std::string& dtype, const std::string& field) {
+  if (dtype == "float32") return at::kFloat;
+  if (dtype == "bfloat16") return at::kBFloat16;
+  if (dtype == "float16") return at::kHalf;
+  throw ConfigError(field + ": \"" + dtype + "\" is not a dtype; use float32, bfloat16 or float16");
+}
+
+// ---------------------------------------------------------------- policy directories
+
+namespace {
+
+// The checks load_policy and init_policy share; returns the LM dtype.
+at::ScalarType check_policy_dir(const std::string& dir, const std::string& dtype, const at::Device& device) {
+  const at::ScalarType st = parse_dtype(dtype);
+  if (st == at::kHalf && device.is_cpu()) {
+    throw ConfigError("model.dtype: float16 is GPU-only (CPU kernels lack it); use bfloat16 or float32 on CPU");
+  }
+  if (!fsys::is_directory(dir)) throw IoError(dir + ": not a directory; expected a Hugging Face model folder");
+  const std::string cfg_path = dir + "/config.json";
+  if (!file_exists(cfg_path)) throw IoError(cfg_path + ": missing; a policy directory needs config.json");
+  return st;
+}
+
+// config.json, with bos/eos/pad ids it leaves unset taken from generation_config.json (where
+// transformers keeps them for many Llama-family checkpoints, eos often as a list).
+CausalLm lm_from_dir(const std::string& dir) {
+  const std::string cfg_path = dir + "/config.json";
+  nlohmann::json cfg = read_json_file(cfg_path);
+  const std::string gen_path = dir + "/generation_config.json";
+  if (cfg.is_object() && file_exists(gen_path)) {
+    const nlohmann::json gen = read_json_file(gen_path);
+    if (!gen.is_object()) throw IoError(gen_path + ": not a JSON object");
+    for (const char* key : {"bos_token_id", "eos_token_id", "pad_token_id"}) {
+      if ((!cfg.contains(key) || cfg[key].is_null()) && gen.contains(key) && !gen[key].is_null()) cfg[key] = gen[key];
+    }
+  }
+  return make_causal_lm(cfg, cfg_path);
+}
+
+}  // namespace
+
+Policy init_policy(const std::string& dir, const std::string& dtype, const at::Device& device) {
+  const at::ScalarType st = check_policy_dir(dir, dtype, device);
+  Policy p;
+  p.dir = dir;
+  p.lm = lm_from_dir(dir);
+  p.value_head = ValueHead(p.lm->config().n_embd);
+  p.lm->to(device, st);
+  p.value_head->to(device);
+  return p;
+}
+
+Policy load_policy(const std::string& dir, const std::string& dtype, const at::Device& device) {
+  const at::ScalarType st = check_policy_dir(dir, dtype, device);
+  Policy p;
+  p.dir = dir;
+  p.lm = lm_from_dir(dir);
+
+  std::string source;
+  TensorMap weights = load_hf_weights(
+      dir, &source,
+      "convert it once with python: AutoModelForCausalLM.from_pretrained(dir).save_pretrained(dir, "
+      "safe_serialization=True)",
+      "expected Hugging Face " + p.lm->config().model_type + " weights");
+  p.lm->load_hf_state(weights, source);
+  p.lm->to(device, st);
+  p.lm->eval();
+
+  p.value_head = ValueHead(p.lm->config().n_embd);
+  TensorMap vh;
+  if (file_exists(dir + "/value_head.safetensors")) {
+    source = dir + "/value_head.safetensors";
+    vh = load_safetensors(source);
+  } else if (weights.count("v_head.summary.weight")) {
+    vh = weights;  // TRL saved the head inside the model file
+  }
+  if (!vh.empty()) {
+    torch::NoGradGuard no_grad;
+    for (const char* k : {"v_head.summary.weight", "v_head.summary.bias"}) {
+      if (!vh.count(k)) throw IoError(source + ": missing tensor '" + std::string(k) + "'");
+    }
+    auto& w = p.value_head->summary->weight;
+    auto& b = p.value_head->summary->bias;
+    if (vh.at("v_head.summary.weight").sizes() != w.sizes() || vh.at("v_head.summary.bias").sizes() != b.sizes()) {
+      throw IoError(source + ": v_head.summary shapes do not match n_embd " + std::to_string(w.size(1)));
+    }
+    w.copy_(vh.at("v_head.summary.weight"));
+    b.copy_(vh.at("v_head.summary.bias"));
+  } else {
+    RARLHF_LOG_DEBUG("{}: no value_head.safetensors; starting from a fresh value head", dir);
+  }
+  p.value_head->to(device, at::kFloat);
+  return p;
+}
+
+void save_policy(Policy& p, const std::string& out_dir, const std::string& tokenizer_src_dir) {
+  TORCH_CHECK(p.lm, "save_policy: the policy has no model");
+  std::string dir = out_dir;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  const std::string tmp = dir + ".tmp";
+  std::error_code ec;
+  fsys::remove_all(tmp, ec);
+  make_dirs(tmp);
+
+  nlohmann::json cfg = p.lm->hf_config();
+  const auto st = p.lm->dtype();
+  cfg["torch_dtype"] = st == at::kBFloat16 ? "bfloat16" : st == at::kHalf ? "float16" : "float32";
+  write_file_atomic(tmp + "/config.json", cfg.dump(2) + "\n");
+  save_safetensors(tmp + "/model.safetensors", p.lm->hf_state());
+  if (p.value_head) {
+    save_safetensors(tmp + "/value_head.safetensors", {{"v_head.summary.weight", p.value_head->summary->weight},
+                                                       {"v_head.summary.bias", p.value_head->summary->bias}});
+  }
+  if (!tokenizer_src_dir.empty()) {
+    int copied = 0;
+    for (const char* f : {"vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
+                          "special_tokens_map.json", "added_tokens.json", "encoder.json", "vocab.bpe",
+                          "tokenizer.model", "generation_config.json"}) {
+      const std::string src = tokenizer_src_dir + "/" + f;
+      if (!file_exists(src)) continue;
+      fsys::copy_file(src, tmp + "/" + f, fsys::copy_options::overwrite_existing, ec);
+      if (ec) throw IoError(src + ": cannot copy into " + tmp + " (" + ec.message() + ")");
+      ++copied;
+    }
+    if (copied == 0) {
+      throw IoError(tokenizer_src_dir + ": no tokenizer files (tokenizer.json/vocab.json/tokenizer.model) to copy");
+    }
+  }
+  // Swap into place: the old directory survives until the new one is complete.
+  const std::string old = dir + ".old";
+  fsys::remove_all(old, ec);
+  if (fsys::exists(dir)) {
+    fsys::rename(dir, old, ec);
+    if (ec) throw IoError(dir + ": cannot move the previous checkpoint aside (" + ec.message() + ")");
+  }
+  fsys::rename(tmp, dir, ec);
+  if (ec) throw IoError(dir + ": cannot rename " + tmp + " into place (" + ec.message() + ")");
+  fsys::remove_all(old, ec);
+}
+
+}  // namespace rarlhf
