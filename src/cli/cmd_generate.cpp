@@ -13,7 +13,7 @@
 #include "rarlhf/common/log.h"
 #include "rarlhf/common/strings.h"
 #include "rarlhf/generate/sampler.h"
-#include "rarlhf/text/bpe_tokenizer.h"
+#include "rarlhf/text/tokenizer.h"
 
 namespace rarlhf::cli {
 namespace {
@@ -66,7 +66,8 @@ void add_generate_command(CLI::App& app) {
     if (dir.empty()) throw ConfigError("generate: no model; pass --model DIR or set model.path");
     const auto device = resolve_device(cfg.run.device);
     Policy policy = load_policy(dir, cfg.model.dtype, device);
-    BpeTokenizer tok = BpeTokenizer::from_dir(dir);
+    auto tok_ptr = load_tokenizer(dir);
+    const Tokenizer& tok = *tok_ptr;
     const auto texts = read_prompts(*prompts_path);
     std::ostringstream lines;
     const int64_t bs = cfg.generate.batch_size;
@@ -74,7 +75,7 @@ void add_generate_command(CLI::App& app) {
       const size_t end = std::min(texts.size(), start + static_cast<size_t>(bs));
       std::vector<std::vector<int64_t>> ids;
       for (size_t i = start; i < end; ++i) {
-        ids.push_back(tok.encode(texts[i]));
+        ids.push_back(tok.encode(texts[i], /*add_special_tokens=*/true));
         if (ids.back().empty()) throw IoError(*prompts_path + ": prompt " + std::to_string(i + 1) + " is empty");
       }
       auto res = generate(policy.lm, ids, cfg.generate, tok.eos_id(), cfg.run.seed + start);

@@ -15,7 +15,7 @@
 #include "rarlhf/common/strings.h"
 #include "rarlhf/data/dataset.h"
 #include "rarlhf/model/nll.h"
-#include "rarlhf/text/bpe_tokenizer.h"
+#include "rarlhf/text/tokenizer.h"
 
 namespace rarlhf::cli {
 
@@ -34,7 +34,8 @@ void add_logprobs_command(CLI::App& app) {
     const std::string dir = model->empty() ? cfg.model.path : *model;
     if (dir.empty()) throw ConfigError("logprobs: no model; pass --model DIR or set model.path");
     Policy policy = load_policy(dir, cfg.model.dtype, resolve_device(cfg.run.device));
-    BpeTokenizer tok = BpeTokenizer::from_dir(dir);
+    auto tok_ptr = load_tokenizer(dir);
+    const Tokenizer& tok = *tok_ptr;
 
     DataConfig dc;
     dc.format = ends_with(*input, ".jsonl") ? "jsonl" : "lines";

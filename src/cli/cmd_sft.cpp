@@ -10,7 +10,7 @@
 #include "rarlhf/common/signals.h"
 #include "rarlhf/data/dataset.h"
 #include "rarlhf/dist/communicator.h"
-#include "rarlhf/text/bpe_tokenizer.h"
+#include "rarlhf/text/tokenizer.h"
 #include "rarlhf/train/sft_trainer.h"
 
 namespace rarlhf::cli {
@@ -37,7 +37,8 @@ void add_sft_command(CLI::App& app) {
     if (cfg.data.train_path.empty()) throw ConfigError("data.train_path: empty; set it to the SFT texts");
     dist::RankSetup rank = dist::setup_rank(cfg.logging.level, cfg.run.threads, resolve_device(cfg.run.device));
     c10::Device device = rank.device;
-    BpeTokenizer tok = BpeTokenizer::from_dir(cfg.tokenizer_dir());
+    auto tok_ptr = load_tokenizer(cfg.tokenizer_dir());
+    const Tokenizer& tok = *tok_ptr;
     ReadReport report;
     auto texts = read_texts(cfg.data, cfg.data.train_path, &report);
     if (!cfg.sft.label_filter.empty()) texts = filter_label(texts, cfg.sft.label_filter);
@@ -58,7 +59,7 @@ void add_sft_command(CLI::App& app) {
                               : 0;
     std::vector<std::vector<int64_t>> train_docs, eval_docs;
     for (size_t i = 0; i < order.size(); ++i) {
-      auto ids = tok.encode(texts[order[i]].text);
+      auto ids = tok.encode(texts[order[i]].text, /*add_special_tokens=*/true);
       (i < n_eval ? eval_docs : train_docs).push_back(std::move(ids));
     }
     auto train_w = pack_sequences(train_docs, tok.eos_id(), cfg.sft.seq_length);

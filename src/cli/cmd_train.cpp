@@ -17,7 +17,7 @@
 
 namespace rarlhf::cli {
 
-std::vector<TrainPrompt> load_train_prompts(const Config& cfg, const BpeTokenizer& tok,
+std::vector<TrainPrompt> load_train_prompts(const Config& cfg, const Tokenizer& tok,
                                             const std::string& path) {
   if (path.empty()) throw ConfigError("data.train_path: empty; set it to the prompt file");
   ReadReport report;
@@ -34,12 +34,8 @@ std::vector<TrainPrompt> load_train_prompts(const Config& cfg, const BpeTokenize
                     100 * cfg.data.train_resample_share, cfg.data.resample_label);
   }
   std::vector<TrainPrompt> prompts;
-  for (const auto& ex : examples) {
-    std::vector<int64_t> ids = tok.encode(ex.text);
-    if (ids.empty()) continue;
-    if (static_cast<int64_t>(ids.size()) > cfg.data.prompt_tokens) ids.resize(cfg.data.prompt_tokens);
-    prompts.push_back({tok.decode(ids), ids});  // paper §1.6: the query text is the decode of the prompt ids
-  }
+  // Paper §1.6: the query text is the decode of the prompt ids.
+  for (auto& p : build_prompts(examples, tok, cfg.data.prompt_tokens)) prompts.push_back({std::move(p.text), std::move(p.ids)});
   RARLHF_LOG_INFO("{}: {} prompts ({} rows read, {} filtered)", path, prompts.size(), report.rows,
                   report.filtered);
   return prompts;
@@ -56,15 +52,16 @@ void add_train_command(CLI::App& app) {
     if (cfg.model.path.empty()) throw ConfigError("model.path: empty; set it to a Hugging Face GPT-2 directory");
     dist::RankSetup rank = dist::setup_rank(cfg.logging.level, cfg.run.threads, resolve_device(cfg.run.device));
     c10::Device device = rank.device;
-    BpeTokenizer tok = BpeTokenizer::from_dir(cfg.tokenizer_dir());
+    auto tok_ptr = load_tokenizer(cfg.tokenizer_dir());
+    const Tokenizer& tok = *tok_ptr;
     auto prompts = load_train_prompts(cfg, tok, cfg.data.train_path);
     // The reference is the initial policy unless model.ref_path names another one (paper §1).
     Policy policy;
-    Gpt2 ref{nullptr};
+    CausalLm ref{nullptr};
     if (cfg.ppo.from_scratch) {
       torch::manual_seed(cfg.run.seed);
       policy = init_policy(cfg.model.path, cfg.model.dtype, device);
-      ref = cfg.model.ref_path.empty() ? clone_gpt2(policy.lm) : load_policy(cfg.model.ref_path, cfg.model.dtype, device).lm;
+      ref = cfg.model.ref_path.empty() ? clone_lm(policy.lm) : load_policy(cfg.model.ref_path, cfg.model.dtype, device).lm;
     } else {
       policy = load_policy(cfg.model.path, cfg.model.dtype, device);
       const std::string ref_dir = cfg.model.ref_path.empty() ? cfg.model.path : cfg.model.ref_path;
@@ -73,7 +70,7 @@ void add_train_command(CLI::App& app) {
     auto reward = make_reward(cfg.reward, device);
     if (rank.comm->is_main()) write_run_info(cfg, cfg.run.out_dir);
     PPOTrainer trainer(cfg, std::move(prompts), std::move(policy), std::move(ref), std::move(reward),
-                       std::move(tok), device);
+                       tok_ptr, device);
     trainer.set_communicator(rank.comm);
     if (*resume && !trainer.resume()) RARLHF_LOG_INFO("train: no checkpoint in {}; starting afresh", cfg.run.out_dir);
     install_stop_signal_handlers();

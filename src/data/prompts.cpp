@@ -31,7 +31,18 @@ struct SplitMix64 {
 
 }  // namespace
 
-std::vector<Prompt> build_prompts(const std::vector<TextExample>& examples, const BpeTokenizer& tok,
+std::pair<std::vector<int64_t>, std::string> prompt_ids_and_text(const Tokenizer& tok, const std::string& text,
+                                                                 int64_t prompt_tokens) {
+  std::vector<int64_t> ids = tok.encode(text, /*add_special_tokens=*/true);
+  if (static_cast<int64_t>(ids.size()) > prompt_tokens) ids.resize(static_cast<size_t>(prompt_tokens));
+  const int64_t bos = tok.bos_id();
+  const bool leading_bos = bos >= 0 && !ids.empty() && ids.front() == bos;
+  if (leading_bos && ids.size() == 1) return {{}, ""};  // nothing of the text itself
+  std::string decoded = tok.decode(leading_bos ? std::vector<int64_t>(ids.begin() + 1, ids.end()) : ids);
+  return {std::move(ids), std::move(decoded)};
+}
+
+std::vector<Prompt> build_prompts(const std::vector<TextExample>& examples, const Tokenizer& tok,
                                   int64_t prompt_tokens) {
   if (prompt_tokens <= 0) {
     throw ConfigError("data.prompt_tokens: " + std::to_string(prompt_tokens) + " must be > 0");
@@ -39,11 +50,10 @@ std::vector<Prompt> build_prompts(const std::vector<TextExample>& examples, cons
   std::vector<Prompt> out;
   out.reserve(examples.size());
   for (const auto& ex : examples) {
-    std::vector<int64_t> ids = tok.encode(ex.text);
+    auto [ids, text] = prompt_ids_and_text(tok, ex.text, prompt_tokens);
     if (ids.empty()) continue;
-    if (static_cast<int64_t>(ids.size()) > prompt_tokens) ids.resize(static_cast<size_t>(prompt_tokens));
     Prompt p;
-    p.text = tok.decode(ids);
+    p.text = std::move(text);
     p.ids = std::move(ids);
     p.label = ex.label;
     p.given_score = ex.given_score;

@@ -18,9 +18,9 @@
 #include "rarlhf/data/prompts.h"
 #include "rarlhf/eval/score_cache.h"
 #include "rarlhf/generate/sampler.h"
-#include "rarlhf/model/gpt2.h"
+#include "rarlhf/model/causal_lm.h"
 #include "rarlhf/model/nll.h"
-#include "rarlhf/text/bpe_tokenizer.h"
+#include "rarlhf/text/tokenizer.h"
 
 namespace rarlhf {
 namespace {
@@ -67,7 +67,7 @@ std::vector<double> cached_prompt_scores(const std::vector<Prompt>& prompts, Rew
 }
 
 // Per-text NLL of the human reference texts under the model under test (paper §1.7).
-std::vector<TextNll> reference_nll(const Config& cfg, Gpt2& lm, const BpeTokenizer& tok, int64_t* n_texts) {
+std::vector<TextNll> reference_nll(const Config& cfg, const CausalLm& lm, const Tokenizer& tok, int64_t* n_texts) {
   std::vector<TextNll> out;
   *n_texts = 0;
   if (cfg.eval.ppl_path.empty()) {
@@ -144,7 +144,8 @@ EvalOutcome run_eval(const Config& cfg, const EvalRequest& req, RewardModel& rew
 
   // 1. Test prompts: the first data.prompt_tokens tokens of each text, an eval.num_prompts subset.
   const std::string tok_dir = cfg.model.tokenizer.empty() ? model_dir : cfg.model.tokenizer;
-  BpeTokenizer tok = BpeTokenizer::from_dir(tok_dir);
+  auto tok_ptr = load_tokenizer(tok_dir);
+  const Tokenizer& tok = *tok_ptr;
   ReadReport report;
   auto examples = read_texts(cfg.data, cfg.data.test_path, &report);
   // Class balance first (paper: Jigsaw/RTP test 50/50), then the num_prompts subset of it.

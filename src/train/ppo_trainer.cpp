@@ -72,8 +72,8 @@ at::Tensor global_masked_whiten(dist::Communicator& comm, const at::Tensor& x, c
 
 }  // namespace
 
-PPOTrainer::PPOTrainer(Config cfg, std::vector<TrainPrompt> prompts, Policy policy, Gpt2 ref,
-                       std::unique_ptr<RewardModel> reward, BpeTokenizer tokenizer,
+PPOTrainer::PPOTrainer(Config cfg, std::vector<TrainPrompt> prompts, Policy policy, CausalLm ref,
+                       std::unique_ptr<RewardModel> reward, std::shared_ptr<const Tokenizer> tokenizer,
                        c10::Device device)
     : cfg_(std::move(cfg)),
       prompts_(std::move(prompts)),
@@ -141,7 +141,7 @@ std::vector<int64_t> PPOTrainer::batch_indices(int64_t m) const {
   return out;
 }
 
-void PPOTrainer::forward_response(Gpt2& lm, ValueHead* vhead, const at::Tensor& ids,
+void PPOTrainer::forward_response(const CausalLm& lm, ValueHead* vhead, const at::Tensor& ids,
                                   const at::Tensor& attn, int64_t prompt_len, at::Tensor* logprobs,
                                   at::Tensor* values, at::Tensor* entropy) {
   const int64_t r = ids.size(1) - prompt_len;
@@ -188,7 +188,7 @@ nlohmann::json PPOTrainer::step(int64_t m) {
   GenerationResult gen;
   {
     torch::NoGradGuard no_grad;
-    gen = generate(policy_.lm, queries, cfg_.generate, tokenizer_.eos_id(), row_seeds);
+    gen = generate(policy_.lm, queries, cfg_.generate, tokenizer_->eos_id(), row_seeds);
   }
   rec["time/rollout"] = seconds_since(t0);
 
@@ -206,11 +206,11 @@ nlohmann::json PPOTrainer::step(int64_t m) {
     for (int64_t t = 0; t < row.size(0); ++t) {
       if (mrow[t].item<int64_t>() == 0) break;
       int64_t id = row[t].item<int64_t>();
-      if (id == tokenizer_.eos_id()) break;  // the EOS token itself is not text
+      if (id == tokenizer_->eos_id()) break;  // the EOS token itself is not text
       ids.push_back(id);
     }
     total_len += static_cast<double>(mrow.sum().item<int64_t>());
-    std::string resp = tokenizer_.decode(ids);
+    std::string resp = tokenizer_->decode(ids);
     texts.push_back(cfg_.reward.input == "response" ? resp : prompts_[idx[b]].text + resp);
   }
   std::vector<double> score_vec = reward_->score(texts);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "rarlhf/text/bpe_tokenizer.h"
 #include "rarlhf/common/error.h"
 #include "rarlhf/data/prompts.h"
 #include "test_util.h"

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "rarlhf/model/gpt2.h"
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/signals.h"
@@ -99,7 +100,7 @@ std::unique_ptr<PPOTrainer> make_trainer(const Config& c, double nan_after = -1)
   auto ps = prompts(tok);
   torch::manual_seed(1);
   Policy policy = load_policy(c.model.path, "float32", torch::kCPU);
-  Gpt2 ref = load_policy(c.model.path, "float32", torch::kCPU).lm;
+  CausalLm ref = load_policy(c.model.path, "float32", torch::kCPU).lm;
   return std::make_unique<PPOTrainer>(c, ps, std::move(policy), std::move(ref),
                                       std::make_unique<CountReward>(nan_after), tok, torch::kCPU);
 }
@@ -281,7 +282,7 @@ TEST_F(PpoTrainerTest, RiskSelectionConcentratesOnTailPrompts) {
     BpeTokenizer tok = BpeTokenizer::from_dir(c.model.path);
     torch::manual_seed(1);
     Policy policy = load_policy(c.model.path, "float32", torch::kCPU);
-    Gpt2 ref = load_policy(c.model.path, "float32", torch::kCPU).lm;
+    CausalLm ref = load_policy(c.model.path, "float32", torch::kCPU).lm;
     const auto ps = prompts(tok);
     PPOTrainer t(c, ps, std::move(policy), std::move(ref), std::make_unique<TwoTaskReward>(), tok, torch::kCPU);
     for (int64_t m = 0; m < c.ppo.total_iterations; ++m) {
@@ -388,7 +389,7 @@ struct TailEval {
 };
 
 // 8 sampled responses per prompt (640 episodes), one fixed sampling seed for every policy.
-TailEval eval_tail_toy(Gpt2& lm, const std::vector<TrainPrompt>& ps, const GenerateConfig& gc,
+TailEval eval_tail_toy(const CausalLm& lm, const std::vector<TrainPrompt>& ps, const GenerateConfig& gc,
                        const BpeTokenizer& tok) {
   std::vector<std::vector<int64_t>> queries;
   for (int rep = 0; rep < 8; ++rep)
@@ -443,7 +444,7 @@ TailEval train_tail_toy(const Config& c, const std::string& sft, const std::vect
                         const BpeTokenizer& tok, TailKept* kept = nullptr) {
   torch::manual_seed(1);
   Policy policy = load_policy(sft, "float32", torch::kCPU);
-  Gpt2 ref = load_policy(sft, "float32", torch::kCPU).lm;
+  CausalLm ref = load_policy(sft, "float32", torch::kCPU).lm;
   PPOTrainer t(c, ps, std::move(policy), std::move(ref), std::make_unique<TailToyReward>(), tok, torch::kCPU);
   int64_t hard = 0;
   for (int64_t m = 0; m < c.ppo.total_iterations; ++m) {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "rarlhf/data/dataset.h"
-#include "rarlhf/text/bpe_tokenizer.h"
+#include "rarlhf/text/tokenizer.h"
 
 namespace rarlhf {
 
@@ -21,10 +21,15 @@ struct Prompt {
   std::string where;          // source file:line
 };
 
-// One prompt per example, in order. No BOS/EOS is added. Texts that encode to no token are
-// skipped. Throws ConfigError when prompt_tokens <= 0.
-std::vector<Prompt> build_prompts(const std::vector<TextExample>& examples, const BpeTokenizer& tok,
+// One prompt per example, in order. The ids are the tokenizer's encoding with the specials its model
+// expects (BOS for Llama-family tokenizers, nothing for GPT-2), cut to prompt_tokens; the text is
+// the decode of those ids after any leading BOS (what a reward model reads). Texts that encode to no
+// token are skipped. Throws ConfigError when prompt_tokens <= 0.
+std::vector<Prompt> build_prompts(const std::vector<TextExample>& examples, const Tokenizer& tok,
                                   int64_t prompt_tokens);
+// The ids of one text as build_prompts makes them, and their text.
+std::pair<std::vector<int64_t>, std::string> prompt_ids_and_text(const Tokenizer& tok, const std::string& text,
+                                                                 int64_t prompt_tokens);
 
 // A permutation of 0..n-1 from a Fisher-Yates shuffle driven by splitmix64(seed): the same on
 // every platform and compiler (std::shuffle/uniform_int_distribution are not).

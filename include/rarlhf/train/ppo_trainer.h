@@ -15,7 +15,7 @@
 #include "rarlhf/common/signals.h"
 #include "rarlhf/config/config.h"
 #include "rarlhf/dist/communicator.h"
-#include "rarlhf/model/gpt2.h"
+#include "rarlhf/model/causal_lm.h"
 #include "rarlhf/reward/reward.h"
 #include "rarlhf/rl/ppo.h"
 #include "rarlhf/text/bpe_tokenizer.h"
@@ -34,8 +34,12 @@ struct TrainPrompt {
 class PPOTrainer {
  public:
   // `policy` is trained; `ref` is frozen (its parameters get requires_grad=false).
-  PPOTrainer(Config cfg, std::vector<TrainPrompt> prompts, Policy policy, Gpt2 ref,
-             std::unique_ptr<RewardModel> reward, BpeTokenizer tokenizer, c10::Device device);
+  PPOTrainer(Config cfg, std::vector<TrainPrompt> prompts, Policy policy, CausalLm ref,
+             std::unique_ptr<RewardModel> reward, std::shared_ptr<const Tokenizer> tokenizer, c10::Device device);
+  PPOTrainer(Config cfg, std::vector<TrainPrompt> prompts, Policy policy, CausalLm ref,
+             std::unique_ptr<RewardModel> reward, BpeTokenizer tokenizer, c10::Device device)
+      : PPOTrainer(std::move(cfg), std::move(prompts), std::move(policy), std::move(ref), std::move(reward),
+                   std::make_shared<const BpeTokenizer>(std::move(tokenizer)), device) {}
   ~PPOTrainer();
 
   // Data parallelism (call before resume()/train()): this rank generates, scores and trains on
@@ -74,16 +78,16 @@ class PPOTrainer {
   void save_checkpoint_files();  // rank 0's part of save_checkpoint()
   std::vector<int64_t> batch_indices(int64_t m) const;
   // Forward over [query; response]: fp32 logprobs [B,R], values [B,R], optional entropy [B,R].
-  void forward_response(Gpt2& lm, ValueHead* vhead, const at::Tensor& ids, const at::Tensor& attn,
+  void forward_response(const CausalLm& lm, ValueHead* vhead, const at::Tensor& ids, const at::Tensor& attn,
                         int64_t prompt_len, at::Tensor* logprobs, at::Tensor* values,
                         at::Tensor* entropy);
 
   Config cfg_;
   std::vector<TrainPrompt> prompts_;
   Policy policy_;
-  Gpt2 ref_;
+  CausalLm ref_;
   std::unique_ptr<RewardModel> reward_;
-  BpeTokenizer tokenizer_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
   c10::Device device_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
   KlController kl_;
