@@ -45,5 +45,6 @@ void add_score_command(CLI::App& app);
 void add_schedule_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_run_command(CLI::App& app);
+void add_export_command(CLI::App& app);
 
 }  // namespace rarlhf::cli

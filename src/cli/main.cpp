@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
       add_schedule_command,
       add_eval_command,
       add_run_command,
+      add_export_command,
   };
 
   try {

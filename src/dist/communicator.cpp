@@ -210,7 +210,20 @@ std::shared_ptr<Communicator> Communicator::create(const DistEnv& env, const c10
   so.waitWorkers = true;
   so.timeout = timeout;
   try {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    // LibTorch >= 2.4 asks for the libuv store backend by default; builds without libuv (Debian's
+    // LibTorch 2.6) refuse it. Use the classic backend there, the same protocol on the wire.
+    try {
+      im.store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+    } catch (const std::exception& e) {
+      if (std::string(e.what()).find("libuv") == std::string::npos) throw;
+      RARLHF_LOG_DEBUG("TCPStore: this LibTorch has no libuv; using the classic store backend");
+      so.useLibUV = false;
+      im.store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+    }
+#else
     im.store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+#endif
   } catch (const std::exception& e) {
     std::string msg = e.what();
     if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);

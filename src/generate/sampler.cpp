@@ -8,6 +8,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/GradMode.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -16,12 +17,20 @@
 
 namespace rarlhf {
 
-at::Tensor process_logits(const at::Tensor& logits, const GenerateConfig& cfg, int64_t eos_id, bool suppress_eos) {
+namespace {
+
+// process_logits with every id in `stops` treated as EOS.
+at::Tensor filter_logits(const at::Tensor& logits, const GenerateConfig& cfg, const std::vector<int64_t>& stops,
+                         bool suppress_eos) {
   TORCH_CHECK(logits.dim() == 2, "process_logits: logits must be [B, V]");
   const double neg_inf = -std::numeric_limits<double>::infinity();
   at::Tensor x = logits.to(at::kFloat);
   x = (!cfg.greedy && cfg.temperature != 1.0) ? x / cfg.temperature : x.clone();
-  if (suppress_eos && eos_id >= 0 && eos_id < x.size(1)) x.select(1, eos_id).fill_(neg_inf);
+  if (suppress_eos) {
+    for (int64_t id : stops) {
+      if (id >= 0 && id < x.size(1)) x.select(1, id).fill_(neg_inf);
+    }
+  }
   const int64_t V = x.size(1);
   if (cfg.top_k > 0 && cfg.top_k < V) {
     auto kth = std::get<0>(x.topk(cfg.top_k, 1)).narrow(1, cfg.top_k - 1, 1);  // [B, 1]
@@ -37,6 +46,12 @@ at::Tensor process_logits(const at::Tensor& logits, const GenerateConfig& cfg, i
     x = at::empty_like(x).scatter_(1, idx, vals);
   }
   return x;
+}
+
+}  // namespace
+
+at::Tensor process_logits(const at::Tensor& logits, const GenerateConfig& cfg, int64_t eos_id, bool suppress_eos) {
+  return filter_logits(logits, cfg, {eos_id}, suppress_eos);
 }
 
 namespace {
@@ -76,6 +91,13 @@ GenerationResult generate_impl(const CausalLm& model, const std::vector<std::vec
 
   c10::NoGradGuard no_grad;
   const at::Device dev = model->device();
+  // Every id that ends a response: eos_id and the model's own eos list (generation_config.json may
+  // name several, e.g. end-of-text and end-of-turn).
+  std::vector<int64_t> stops = {eos_id};
+  for (int64_t id : mc.eos_token_ids) {
+    if (id >= 0 && id < mc.vocab_size && std::find(stops.begin(), stops.end(), id) == stops.end()) stops.push_back(id);
+  }
+  const at::Tensor stop_ids = at::tensor(stops, at::TensorOptions().dtype(at::kLong)).to(dev);
   const auto long_opts = at::TensorOptions().dtype(at::kLong);
   GenerationResult res;
   // [B, P] left-padded prompts: pad = eos, mask 0 on pads.
@@ -117,7 +139,7 @@ GenerationResult generate_impl(const CausalLm& model, const std::vector<std::vec
   for (int64_t t = 0; t < R; ++t) {
     at::Tensor logits = model->lm_logits(hidden);  // [B, V] fp32
     at::Tensor token;
-    const at::Tensor filtered = process_logits(logits, cfg, eos_id, t < cfg.min_new_tokens);
+    const at::Tensor filtered = filter_logits(logits, cfg, stops, t < cfg.min_new_tokens);
     if (cfg.greedy) {
       token = filtered.argmax(1);
     } else {
@@ -136,7 +158,7 @@ GenerationResult generate_impl(const CausalLm& model, const std::vector<std::vec
     token = at::where(done, pad, token);
     rmask.select(1, t).copy_(done.logical_not());
     resp.select(1, t).copy_(token);
-    done = done.logical_or(token == eos_id);
+    done = done.logical_or(stops.size() == 1 ? token == eos_id : at::isin(token, stop_ids));
     if (t + 1 == R) break;
     // While EOS is suppressed no row can finish: skip the device sync of the early-exit check.
     if (t >= cfg.min_new_tokens && done.all().item<bool>()) break;

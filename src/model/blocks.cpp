@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 #include <torch/version.h>
+#include <c10/core/GradMode.h>
 
 #include <cmath>
 #include <limits>
@@ -136,32 +137,50 @@ at::Tensor repeat_kv(const at::Tensor& x, int64_t n_rep) {
 
 }  // namespace
 
-at::Tensor attend(const at::Tensor& q, const at::Tensor& k_in, const at::Tensor& v_in, const ForwardInputs& in,
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const ForwardInputs& in,
                   double scale, at::Tensor& bias) {
-  const int64_t H = q.size(1), Hkv = k_in.size(1);
+  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3), Hkv = k.size(1);
   TORCH_CHECK(H % Hkv == 0, "attention: ", H, " query heads are not a multiple of ", Hkv, " key/value heads");
-  const at::Tensor k = repeat_kv(k_in, H / Hkv), v = repeat_kv(v_in, H / Hkv);
+  const int64_t n_rep = H / Hkv;
   const bool causal_only = !in.allowed.defined();
-  const bool is_causal = causal_only && in.past == 0 && in.T > 1;
+  if (causal_only && T > 1 && n_rep > 1) {
+    // Plain causal prefill with grouped heads: repeat K/V as transformers' repeat_kv does.
+    return attend(q, repeat_kv(k, n_rep), repeat_kv(v, n_rep), in, scale, bias);
+  }
+  // Grouped-query heads without copying K/V: the n_rep query heads that share a K/V head become
+  // n_rep * T query rows of that head ([B, Hkv, n_rep*T, D]); the mask rows repeat to match.
+  const at::Tensor qg = n_rep == 1 ? q : q.reshape({B, Hkv, n_rep * T, D});
+  const bool is_causal = causal_only && in.past == 0 && T > 1;
+  at::Tensor out;
 #if RARLHF_HAVE_SDPA
   if (!causal_only) {
     if (!bias.defined()) {  // built once per call, shared by all layers
-      bias = at::zeros(in.allowed.sizes(), q.options()).masked_fill_(in.allowed.logical_not(), mask_value(q));
+      at::Tensor allowed = n_rep == 1 ? in.allowed : in.allowed.repeat({1, 1, n_rep, 1});
+      bias = at::zeros(allowed.sizes(), q.options()).masked_fill_(allowed.logical_not(), mask_value(q));
     }
-    return at::scaled_dot_product_attention(q, k, v, bias, 0.0, false, scale);
+    out = at::scaled_dot_product_attention(qg, k, v, bias, 0.0, false, scale);
+  } else {
+    out = at::scaled_dot_product_attention(qg, k, v, {}, 0.0, is_causal, scale);
   }
-  return at::scaled_dot_product_attention(q, k, v, {}, 0.0, is_causal, scale);
 #else
-  (void)bias;
-  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).mul_(scale);  // [B, H, T, S]
+  // A decoding step has a few query rows per head: broadcast products beat one tiny GEMM per head
+  // (LibTorch 1.13's CPU bmm calls BLAS once per batch entry, packing operands each time).
+  const bool few_rows = qg.size(2) <= 4 && !at::GradMode::is_enabled();
+  at::Tensor scores = few_rows ? (qg.unsqueeze(3) * k.unsqueeze(2)).sum(-1).mul_(scale)  // [B, Hkv, rows, S]
+                               : at::matmul(qg, k.transpose(-1, -2)).mul_(scale);
   if (!causal_only) {
-    scores.masked_fill_(in.allowed.logical_not(), mask_value(q));
+    if (!bias.defined()) {  // the masked positions, once per call
+      bias = (n_rep == 1 ? in.allowed : in.allowed.repeat({1, 1, n_rep, 1})).logical_not();
+    }
+    scores.masked_fill_(bias, mask_value(q));
   } else if (is_causal) {
-    auto upper = at::ones({in.T, in.S}, at::TensorOptions().dtype(at::kBool).device(q.device())).triu(1);
+    auto upper = at::ones({T, in.S}, at::TensorOptions().dtype(at::kBool).device(q.device())).triu(1);
     scores.masked_fill_(upper, mask_value(q));
   }
-  return at::matmul(at::softmax(scores, -1, at::kFloat).to(v.scalar_type()), v);
+  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(v.scalar_type());
+  out = few_rows ? (probs.unsqueeze(-1) * v.unsqueeze(2)).sum(3) : at::matmul(probs, v);
 #endif
+  return n_rep == 1 ? out : out.view({B, Hkv, n_rep, T, D}).reshape({B, H, T, D});
 }
 
 Rope make_rope(int64_t rotary_dim, double theta, bool interleaved, const nlohmann::json& scaling,

@@ -214,3 +214,30 @@ TEST(CausalLm, GenerationConfigSuppliesMissingTokenIds) {
   EXPECT_EQ(p.lm->config().eos_token_ids, (std::vector<int64_t>{2, 5}));
   fsys::remove_all(dir);
 }
+
+// A model whose config lists several eos ids stops a response at any of them, and suppresses all of
+// them until min_new_tokens.
+TEST(CausalLm, GenerationStopsAtAnyEosOfTheModel) {
+  nlohmann::json j = {{"model_type", "gptj"}, {"n_embd", 16},     {"n_layer", 1},
+                      {"n_head", 2},          {"n_positions", 64}, {"vocab_size", 8},
+                      {"rotary_dim", 4},      {"eos_token_id", {5, 6}}};
+  torch::manual_seed(3);
+  CausalLm lm = make_causal_lm(j, "cfg.json");
+  {  // GPT-J's lm_head bias makes token 6 (the second eos) by far the most likely, then token 2
+    torch::NoGradGuard g;
+    auto params = lm->named_parameters();
+    params["lm_head.bias"].zero_();
+    params["lm_head.bias"][6] = 50.0;
+    params["lm_head.bias"][2] = 20.0;
+  }
+  GenerateConfig cfg;
+  cfg.greedy = true;
+  cfg.max_new_tokens = 6;
+  cfg.min_new_tokens = 2;
+  auto res = generate(lm, {{1, 2, 3}}, cfg, /*eos_id=*/5, 0);
+  auto ids = res.response_ids[0];
+  EXPECT_EQ(ids[0].item<int64_t>(), 2) << ids;  // 6 suppressed before min_new_tokens
+  EXPECT_EQ(ids[1].item<int64_t>(), 2) << ids;
+  EXPECT_EQ(ids[2].item<int64_t>(), 6) << ids;  // then it ends the response
+  EXPECT_EQ(res.response_mask[0].sum().item<int64_t>(), 3) << res.response_mask;
+}

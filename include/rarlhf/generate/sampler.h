@@ -23,6 +23,8 @@ struct GenerationResult {
 };
 
 // prompts: token ids, each non-empty; P + max_new_tokens must fit n_positions (ConfigError otherwise).
+// A response ends at eos_id or at any of the model's config().eos_token_ids (all suppressed while
+// min_new_tokens is not reached); pads are eos_id.
 GenerationResult generate(const CausalLm& model, const std::vector<std::vector<int64_t>>& prompts, const GenerateConfig& cfg,
                           int64_t eos_id, uint64_t seed, bool return_logprobs = false);
 
