@@ -217,6 +217,22 @@ void save_policy(Policy& p, const std::string& out_dir, const std::string& token
     if (copied == 0) {
       throw IoError(tokenizer_src_dir + ": no tokenizer files (tokenizer.json/vocab.json/tokenizer.model) to copy");
     }
+    // OpenAI's GPT-2 file names (encoder.json + vocab.bpe, as npm ships them) hold what transformers
+    // reads as vocab.json + merges.txt: write those names too so AutoTokenizer loads the directory.
+    if (file_exists(tmp + "/encoder.json") && file_exists(tmp + "/vocab.bpe") && !file_exists(tmp + "/vocab.json") &&
+        !file_exists(tmp + "/tokenizer.json")) {
+      for (const auto& [from, to] : {std::pair<const char*, const char*>{"encoder.json", "vocab.json"},
+                                     {"vocab.bpe", "merges.txt"}}) {
+        fsys::copy_file(tmp + "/" + from, tmp + "/" + to, fsys::copy_options::overwrite_existing, ec);
+        if (ec) throw IoError(tmp + "/" + to + ": cannot write (" + ec.message() + ")");
+      }
+      if (!file_exists(tmp + "/tokenizer_config.json")) {
+        const nlohmann::json tc = {{"tokenizer_class", "GPT2Tokenizer"}, {"bos_token", "<|endoftext|>"},
+                                   {"eos_token", "<|endoftext|>"}, {"unk_token", "<|endoftext|>"},
+                                   {"model_max_length", p.lm->config().n_positions}};
+        write_file_atomic(tmp + "/tokenizer_config.json", tc.dump(2) + "\n");
+      }
+    }
   }
   // Swap into place: the old directory survives until the new one is complete.
   const std::string old = dir + ".old";

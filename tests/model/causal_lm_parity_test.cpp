@@ -1,5 +1,5 @@
-// Parity with Hugging Face transformers for every causal-LM family and configuration variant
-// (GPT-J partial/full rotary, GPT-NeoX parallel/sequential residual, Llama GQA/tied/head_dim/biases,
+// Parity with Hugging Face transformers for every causal-LM family and configuration variant (GPT-2,
+// GPT-J partial/full rotary, GPT-NeoX parallel/sequential residual, Llama GQA/tied/head_dim/biases,
 // llama3 and linear RoPE scaling, Mistral, Qwen2, a SmolLM2-shaped Llama): logits of unpadded and
 // left-padded inputs (fp32, atol 1e-5 relative to logits of magnitude ~2), greedy KV-cache generations
 // token-exact, the legacy config.json spelling (rope_theta/rope_scaling) equal to transformers 5's
@@ -240,4 +240,19 @@ TEST(CausalLm, GenerationStopsAtAnyEosOfTheModel) {
   EXPECT_EQ(ids[1].item<int64_t>(), 2) << ids;
   EXPECT_EQ(ids[2].item<int64_t>(), 6) << ids;  // then it ends the response
   EXPECT_EQ(res.response_mask[0].sum().item<int64_t>(), 3) << res.response_mask;
+}
+
+// A policy whose tokenizer came as OpenAI's encoder.json + vocab.bpe (the npm assets) is written with
+// transformers' names too (vocab.json, merges.txt, tokenizer_config.json), the same vocabulary.
+TEST(CausalLm, SavedGpt2TokenizerFilesCarryTransformersNames) {
+  const std::string tok = std::string(RARLHF_SOURCE_DIR) + "/../shared/data/gpt2-tokenizer";
+  if (!fsys::exists(tok + "/encoder.json") || !fsys::exists(kRoot + "gpt2_tiny/model")) GTEST_SKIP();
+  Policy p = load_policy(kRoot + "gpt2_tiny/model", "float32", torch::kCPU);
+  const std::string out = fsys::temp_directory_path() / "rarlhf_saved_gpt2_tok";
+  save_policy(p, out, tok);
+  EXPECT_EQ(read_file(out + "/vocab.json"), read_file(tok + "/encoder.json"));
+  EXPECT_EQ(read_file(out + "/merges.txt"), read_file(tok + "/vocab.bpe"));
+  auto tc = nlohmann::json::parse(read_file(out + "/tokenizer_config.json"));
+  EXPECT_EQ(tc["tokenizer_class"], "GPT2Tokenizer");
+  fsys::remove_all(out);
 }
