@@ -1,4 +1,4 @@
-// `rarlhf generate`: samples continuations of prompts with a GPT-2 policy directory, using the
+// `rarlhf generate`: samples continuations of prompts with a policy directory (any supported family), using the
 // generate.* settings (paper: top_k 0, top_p 1, fixed length). Prompts: .jsonl with a "prompt" or
 // "text" field per line, or .txt with one prompt per line. Output JSONL {prompt, response, prompt_ids,
 // response_ids} to --out (atomic) or stdout. The work is in generate() (src/generate/sampler.cpp).
@@ -50,7 +50,7 @@ std::vector<std::string> read_prompts(const std::string& path) {
 }  // namespace
 
 void add_generate_command(CLI::App& app) {
-  auto* sub = app.add_subcommand("generate", "Sample continuations of prompts with a GPT-2 policy");
+  auto* sub = app.add_subcommand("generate", "Sample continuations of prompts with a policy (GPT-2, GPT-J, GPT-NeoX, Llama, ...)");
   auto args = std::make_shared<ConfigArgs>();
   auto model = std::make_shared<std::string>();
   auto prompts_path = std::make_shared<std::string>();

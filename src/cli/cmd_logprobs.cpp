@@ -1,4 +1,4 @@
-// `rarlhf logprobs`: per-token log-probabilities and perplexity of texts under a GPT-2 policy
+// `rarlhf logprobs`: per-token log-probabilities and perplexity of texts under a policy
 // (BOS prepended, as Hugging Face evaluate's perplexity with add_start_token). Input: .txt (one text
 // per line) or .jsonl ("text" field). Output JSONL, one line per text {index, tokens, nll, perplexity,
 // token_logprobs}, then {"summary": ...} with perplexity = exp(total NLL / total tokens) and

@@ -33,7 +33,7 @@ void add_sft_command(CLI::App& app) {
   sub->add_flag("--resume", *resume, "continue from run.out_dir/checkpoint if it exists");
   sub->callback([args, resume] {
     Config cfg = load_and_init(*args);
-    if (cfg.model.path.empty()) throw ConfigError("model.path: empty; set it to a GPT-2 directory");
+    if (cfg.model.path.empty()) throw ConfigError("model.path: empty; set it to a Hugging Face causal-LM directory");
     if (cfg.data.train_path.empty()) throw ConfigError("data.train_path: empty; set it to the SFT texts");
     dist::RankSetup rank = dist::setup_rank(cfg.logging.level, cfg.run.threads, resolve_device(cfg.run.device));
     c10::Device device = rank.device;

@@ -42,14 +42,14 @@ std::vector<TrainPrompt> load_train_prompts(const Config& cfg, const Tokenizer& 
 }
 
 void add_train_command(CLI::App& app) {
-  auto* sub = app.add_subcommand("train", "PPO (RLHF) or RA-RLHF training of a GPT-2 policy");
+  auto* sub = app.add_subcommand("train", "PPO (RLHF) or RA-RLHF training of a policy (GPT-2, GPT-J, GPT-NeoX, Llama, ...)");
   auto args = std::make_shared<ConfigArgs>();
   auto resume = std::make_shared<bool>(false);
   add_config_options(sub, *args);
   sub->add_flag("--resume", *resume, "continue from run.out_dir/checkpoint if it exists");
   sub->callback([args, resume] {
     Config cfg = load_and_init(*args);
-    if (cfg.model.path.empty()) throw ConfigError("model.path: empty; set it to a Hugging Face GPT-2 directory");
+    if (cfg.model.path.empty()) throw ConfigError("model.path: empty; set it to a Hugging Face causal-LM directory");
     dist::RankSetup rank = dist::setup_rank(cfg.logging.level, cfg.run.threads, resolve_device(cfg.run.device));
     c10::Device device = rank.device;
     auto tok_ptr = load_tokenizer(cfg.tokenizer_dir());

@@ -29,14 +29,14 @@ struct RunConfig {
 };
 
 struct ModelConfig {
-  std::string path;               // Hugging Face GPT-2-family directory (config.json, model.safetensors, tokenizer)
+  std::string path;               // Hugging Face causal-LM directory (config.json, model.safetensors, tokenizer)
   std::string ref_path;           // reference policy for the KL penalty; "" = a frozen copy of `path`
   std::string tokenizer;          // tokenizer directory; "" = `path`
   std::string dtype = "float32";  // float32 | bfloat16 | float16 (weights; logprobs stay fp32)
   template <class V> void visit_fields(V&& v) {
-    v("path", path, "Hugging Face GPT-2-family policy directory");
+    v("path", path, "Hugging Face causal-LM directory: gpt2, gptj, gpt_neox, llama, mistral, qwen2");
     v("ref_path", ref_path, "reference policy for the KL penalty; \"\" = frozen copy of path");
-    v("tokenizer", tokenizer, "tokenizer directory (GPT-2 BPE files); \"\" = model.path");
+    v("tokenizer", tokenizer, "tokenizer.json, vocab.json+merges.txt or tokenizer.model directory; \"\" = model.path");
     v("dtype", dtype, "float32 | bfloat16 | float16 weights (logprob path stays fp32)");
   }
 };
