@@ -23,6 +23,8 @@ at::Tensor& add_param(torch::nn::Module& root, const std::string& dotted, at::Te
 
 // x [..., in] @ w^T + b with w [out, in] (nn.Linear); b may be undefined.
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
+// The LM head: hidden [..., C] @ w^T (+ b) with w [V, C] -> [..., V] float32, in the weights' dtype.
+at::Tensor head_logits(const at::Tensor& hidden, const at::Tensor& w, const at::Tensor& b);
 // x [..., in] @ w + b with w [in, out] (HF Conv1D, GPT-2).
 at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
 

@@ -36,6 +36,8 @@ const Family kFamilies[] = {
     {"qwen2", [](const nlohmann::json& j, const std::string& o) -> CausalLm { return Llama(LlamaConfig::from_json(j, o)); }},
 };
 
+}  // namespace
+
 nlohmann::json read_json_file(const std::string& path) {
   try {
     return nlohmann::json::parse(read_file(path));
@@ -44,7 +46,11 @@ nlohmann::json read_json_file(const std::string& path) {
   }
 }
 
-}  // namespace
+std::vector<std::pair<std::string, at::Tensor>> CausalLmImpl::hf_state() {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& item : named_parameters(true)) out.emplace_back(item.key(), item.value());
+  return out;
+}
 
 std::string supported_model_types() {
   std::string out;

@@ -19,27 +19,18 @@ const std::set<std::string>& decoder_types() {
   return t;
 }
 
-nlohmann::json read_config(const std::string& dir) {
-  const std::string path = dir + "/config.json";
-  try {
-    return nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw IoError(path + ": not valid JSON (" + e.what() + ")");
-  }
-}
-
 }  // namespace
 
 bool DecoderClassifier::is_decoder_dir(const std::string& dir) {
   if (!file_exists(dir + "/config.json")) return false;
-  const nlohmann::json j = read_config(dir);
+  const nlohmann::json j = read_json_file(dir + "/config.json");
   return j.is_object() && j.contains("model_type") && j["model_type"].is_string() &&
          decoder_types().count(j["model_type"].get<std::string>()) > 0;
 }
 
 DecoderClassifier DecoderClassifier::load(const std::string& dir, const at::Device& device) {
   const std::string cfg_path = dir + "/config.json";
-  nlohmann::json j = read_config(dir);
+  nlohmann::json j = read_json_file(dir + "/config.json");
   const std::string type = j.value("model_type", "");
   // No LM head in a classifier checkpoint: build the trunk tied where the family allows it.
   if (type != "gpt2" && type != "gptj") j["tie_word_embeddings"] = true;

@@ -11,7 +11,6 @@
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/strings.h"
-#include "rarlhf/kernels/ops.h"
 
 namespace rarlhf {
 using model_detail::add_param;
@@ -94,13 +93,7 @@ Gpt2Config Gpt2Config::from_json(const nlohmann::json& j, const std::string& ori
 }
 
 Gpt2Config Gpt2Config::from_file(const std::string& config_json) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(config_json));
-  } catch (const nlohmann::json::exception& e) {
-    throw IoError(config_json + ": not valid JSON (" + e.what() + ")");
-  }
-  return from_json(j, config_json);
+  return from_json(read_json_file(config_json), config_json);
 }
 
 nlohmann::json Gpt2Config::to_json() const {
@@ -193,9 +186,7 @@ at::Tensor Gpt2Impl::forward_hidden(const at::Tensor& ids, const at::Tensor& att
 
 at::Tensor Gpt2Impl::lm_logits(const at::Tensor& hidden) {
   TORCH_CHECK(hidden.size(-1) == cfg_.n_embd, "Gpt2::lm_logits: hidden must be [..., ", cfg_.n_embd, "]");
-  at::Tensor h = hidden.to(wte_.scalar_type());
-  if (cpu_linear_applies(h, wte_)) return cpu_linear(h, wte_, {}, /*w_transposed=*/true);
-  return at::matmul(h, wte_.t()).to(at::kFloat);
+  return model_detail::head_logits(hidden, wte_, at::Tensor());
 }
 
 void Gpt2Impl::load_hf_state(const TensorMap& tensors, const std::string& source) {

@@ -8,7 +8,6 @@
 
 #include "blocks.h"
 #include "rarlhf/common/strings.h"
-#include "rarlhf/kernels/ops.h"
 
 namespace rarlhf {
 using model_detail::add_param;
@@ -144,10 +143,7 @@ at::Tensor GptNeoXImpl::forward_hidden(const at::Tensor& ids, const at::Tensor& 
 
 at::Tensor GptNeoXImpl::lm_logits(const at::Tensor& hidden) {
   TORCH_CHECK(hidden.size(-1) == cfg_.n_embd, "GptNeoX::lm_logits: hidden must be [..., ", cfg_.n_embd, "]");
-  const at::Tensor& w = cfg_.tie_word_embeddings ? embed_in_ : embed_out_;
-  at::Tensor h = hidden.to(w.scalar_type());
-  if (cpu_linear_applies(h, w)) return cpu_linear(h, w, {}, /*w_transposed=*/true);
-  return at::matmul(h, w.t()).to(at::kFloat);
+  return model_detail::head_logits(hidden, cfg_.tie_word_embeddings ? embed_in_ : embed_out_, at::Tensor());
 }
 
 void GptNeoXImpl::load_hf_state(const TensorMap& tensors, const std::string& source) {
@@ -160,12 +156,6 @@ void GptNeoXImpl::load_hf_state(const TensorMap& tensors, const std::string& sou
     if (tied && key == "embed_out.weight") return "";
     return key;
   });
-}
-
-std::vector<std::pair<std::string, at::Tensor>> GptNeoXImpl::hf_state() {
-  std::vector<std::pair<std::string, at::Tensor>> out;
-  for (const auto& item : named_parameters(true)) out.emplace_back(item.key(), item.value());
-  return out;
 }
 
 std::shared_ptr<CausalLmImpl> GptNeoXImpl::make_empty() const { return std::make_shared<GptNeoXImpl>(cfg_); }

@@ -8,7 +8,6 @@
 
 #include "blocks.h"
 #include "rarlhf/common/strings.h"
-#include "rarlhf/kernels/ops.h"
 
 namespace rarlhf {
 using model_detail::add_param;
@@ -126,9 +125,7 @@ at::Tensor GptJImpl::forward_hidden(const at::Tensor& ids, const at::Tensor& att
 
 at::Tensor GptJImpl::lm_logits(const at::Tensor& hidden) {
   TORCH_CHECK(hidden.size(-1) == cfg_.n_embd, "GptJ::lm_logits: hidden must be [..., ", cfg_.n_embd, "]");
-  at::Tensor h = hidden.to(head_w_.scalar_type());
-  if (cpu_linear_applies(h, head_w_)) return cpu_linear(h, head_w_, head_b_, /*w_transposed=*/true);
-  return at::linear(h, head_w_, head_b_).to(at::kFloat);
+  return model_detail::head_logits(hidden, head_w_, head_b_);
 }
 
 void GptJImpl::load_hf_state(const TensorMap& tensors, const std::string& source) {
@@ -139,12 +136,6 @@ void GptJImpl::load_hf_state(const TensorMap& tensors, const std::string& source
     }
     return key;
   });
-}
-
-std::vector<std::pair<std::string, at::Tensor>> GptJImpl::hf_state() {
-  std::vector<std::pair<std::string, at::Tensor>> out;
-  for (const auto& item : named_parameters(true)) out.emplace_back(item.key(), item.value());
-  return out;
 }
 
 std::shared_ptr<CausalLmImpl> GptJImpl::make_empty() const { return std::make_shared<GptJImpl>(cfg_); }

@@ -9,7 +9,6 @@
 
 #include "blocks.h"
 #include "rarlhf/common/strings.h"
-#include "rarlhf/kernels/ops.h"
 
 namespace rarlhf {
 using model_detail::add_param;
@@ -180,10 +179,7 @@ at::Tensor LlamaImpl::forward_hidden(const at::Tensor& ids, const at::Tensor& at
 
 at::Tensor LlamaImpl::lm_logits(const at::Tensor& hidden) {
   TORCH_CHECK(hidden.size(-1) == cfg_.n_embd, "Llama::lm_logits: hidden must be [..., ", cfg_.n_embd, "]");
-  const at::Tensor& w = cfg_.tie_word_embeddings ? embed_ : lm_head_;
-  at::Tensor h = hidden.to(w.scalar_type());
-  if (cpu_linear_applies(h, w)) return cpu_linear(h, w, {}, /*w_transposed=*/true);
-  return at::matmul(h, w.t()).to(at::kFloat);
+  return model_detail::head_logits(hidden, cfg_.tie_word_embeddings ? embed_ : lm_head_, at::Tensor());
 }
 
 void LlamaImpl::load_hf_state(const TensorMap& tensors, const std::string& source) {
@@ -193,12 +189,6 @@ void LlamaImpl::load_hf_state(const TensorMap& tensors, const std::string& sourc
     if (tied && key == "lm_head.weight") return "";
     return key;
   });
-}
-
-std::vector<std::pair<std::string, at::Tensor>> LlamaImpl::hf_state() {
-  std::vector<std::pair<std::string, at::Tensor>> out;
-  for (const auto& item : named_parameters(true)) out.emplace_back(item.key(), item.value());
-  return out;
 }
 
 std::shared_ptr<CausalLmImpl> LlamaImpl::make_empty() const { return std::make_shared<LlamaImpl>(cfg_); }

@@ -64,7 +64,8 @@ class CausalLmImpl : public torch::nn::Module {
   // Tensor names as the family's *ForCausalLM save_pretrained writes them. Unknown or missing keys and
   // shape mismatches are IoErrors naming `source` and the key.
   virtual void load_hf_state(const TensorMap& tensors, const std::string& source) = 0;
-  virtual std::vector<std::pair<std::string, at::Tensor>> hf_state() = 0;
+  // Default: the parameters under their registered names (families register HF's names).
+  virtual std::vector<std::pair<std::string, at::Tensor>> hf_state();
   // A config.json transformers loads as this family's *ForCausalLM.
   virtual nlohmann::json hf_config() const = 0;
   virtual const LmConfig& config() const = 0;
@@ -97,6 +98,8 @@ class CausalLm : public torch::nn::ModuleHolder<CausalLmImpl> {
 // `origin` and the key.
 CausalLm make_causal_lm(const nlohmann::json& config, const std::string& origin);
 CausalLm make_causal_lm_from_file(const std::string& config_json);
+// A JSON file (config.json, generation_config.json) parsed; IoError naming it when unreadable or not JSON.
+nlohmann::json read_json_file(const std::string& path);
 // The families make_causal_lm accepts, for messages and docs ("gpt2, gptj, ...").
 std::string supported_model_types();
 

@@ -44,7 +44,6 @@ class GptNeoXImpl : public CausalLmImpl {
   // "gpt_neox.layers.N.attention.query_key_value.weight", "embed_out.weight", ...; the attention
   // bias/masked_bias/inv_freq buffers are ignored.
   void load_hf_state(const TensorMap& tensors, const std::string& source) override;
-  std::vector<std::pair<std::string, at::Tensor>> hf_state() override;
   nlohmann::json hf_config() const override { return cfg_.to_json(); }
   const GptNeoXConfig& config() const override { return cfg_; }
   std::shared_ptr<CausalLmImpl> make_empty() const override;

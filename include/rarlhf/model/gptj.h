@@ -39,7 +39,6 @@ class GptJImpl : public CausalLmImpl {
   at::Tensor lm_logits(const at::Tensor& hidden) override;
   // "transformer.h.N.attn.q_proj.weight", "lm_head.bias", ...; attn.bias/masked_bias buffers ignored.
   void load_hf_state(const TensorMap& tensors, const std::string& source) override;
-  std::vector<std::pair<std::string, at::Tensor>> hf_state() override;
   nlohmann::json hf_config() const override { return cfg_.to_json(); }
   const GptJConfig& config() const override { return cfg_; }
   std::shared_ptr<CausalLmImpl> make_empty() const override;

@@ -48,7 +48,6 @@ class LlamaImpl : public CausalLmImpl {
   // "model.layers.N.self_attn.q_proj.weight", ... as save_pretrained writes them; lm_head.weight is
   // skipped when tied (some files keep it), inv_freq buffers are ignored.
   void load_hf_state(const TensorMap& tensors, const std::string& source) override;
-  std::vector<std::pair<std::string, at::Tensor>> hf_state() override;
   nlohmann::json hf_config() const override { return cfg_.to_json(); }
   const LlamaConfig& config() const override { return cfg_; }
   std::shared_ptr<CausalLmImpl> make_empty() const override;
