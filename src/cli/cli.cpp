@@ -42,6 +42,7 @@ Config load_and_init(const ConfigArgs& args) {
   Config cfg = load_config(args.config_file, args.sets);
   if (!args.log_level.empty()) {
     cfg.logging.level = args.log_level;
+    cfg.sources["logging.level"] = "--log-level";  // validate() names it in its error
     validate(cfg);
   }
   init_logging(cfg.logging.level);

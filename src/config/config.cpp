@@ -1,10 +1,13 @@
 // JSON <-> Config mapping, layering, validation and the generated reference.
 // Every struct's visit_fields() is the single list of keys: the readers, the writer, the
-// unknown-key check and the markdown reference all walk it, so they cannot drift apart.
+// unknown-key check, the choice check and the markdown reference all walk it, so they cannot
+// drift apart. The other rules are grouped per section in validate_<section>().
 #include "rarlhf/config/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -93,7 +96,9 @@ void read_value(std::vector<std::string>& out, const json& j, const std::string&
 template <class Section>
 std::vector<std::string> field_names(Section& s) {
   std::vector<std::string> names;
-  s.visit_fields([&](const char* key, auto&, const char*) { names.emplace_back(key); });
+  s.visit_fields([&](const char* key, auto&, const char*, const std::vector<std::string>& = {}) {
+    names.emplace_back(key);
+  });
   return names;
 }
 
@@ -144,10 +149,11 @@ void apply_json(Config& cfg, const json& j, const std::string& origin) {
       const auto names = field_names(s);
       for (auto f = it.value().begin(); f != it.value().end(); ++f) {
         bool known = false;
-        s.visit_fields([&](const char* key, auto& field, const char*) {
+        s.visit_fields([&](const char* key, auto& field, const char*, const std::vector<std::string>& = {}) {
           if (f.key() != key) return;
           known = true;
           read_value(field, f.value(), origin, sec + "." + f.key());
+          cfg.sources[sec + "." + f.key()] = origin;
         });
         if (!known) unknown_key(cfg, origin, sec + "." + f.key(), names);
       }
@@ -214,93 +220,149 @@ void apply_set(Config& cfg, const std::string& assignment) {
   apply_json(cfg, j, "--set");
 }
 
-void validate(const Config& c) {
-  auto bad = [](const std::string& field, const std::string& what) {
-    throw ConfigError(field + ": " + what);
-  };
-  auto one_of = [&](const std::string& field, const std::string& v,
-                    std::initializer_list<const char*> allowed) {
-    std::vector<std::string> a(allowed.begin(), allowed.end());
-    for (auto& x : a) {
-      if (v == x) return;
-    }
+namespace {
+
+// Throws the first broken rule as "<origin>: <key>: <what>", origin being the file or "--set" that
+// supplied the key's value (Config::sources); a key at its default has no origin to name.
+class Rules {
+ public:
+  explicit Rules(const Config& c) : sources_(c.sources) {}
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+    auto it = sources_.find(key);
+    throw ConfigError((it == sources_.end() ? "" : it->second + ": ") + key + ": " + what);
+  }
+  void one_of(const std::string& key, const std::string& value, const std::vector<std::string>& allowed) const {
+    if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return;
     std::string list;
-    for (auto& x : a) list += (list.empty() ? "" : ", ") + x;
-    std::string g = did_you_mean(v, a);
-    bad(field, "'" + v + "' is not one of " + list + (g.empty() ? "" : "; did you mean '" + g + "'?"));
-  };
-  if (c.run.threads < 0) bad("run.threads", "must be >= 0 (0 = all cores)");
-  if (c.run.save_every < 0) bad("run.save_every", "must be >= 0 (0 = only at the end)");
-  if (!(c.run.device == "auto" || c.run.device == "cpu" || starts_with(c.run.device, "cuda")))
-    bad("run.device", "'" + c.run.device + "' is not auto, cpu, cuda or cuda:N");
-  one_of("model.dtype", c.model.dtype, {"float32", "bfloat16", "float16"});
-  one_of("data.format", c.data.format,
-         {"jsonl", "csv", "lines", "imdb_dir", "jigsaw_csv", "rtp_jsonl", "uci_json"});
-  one_of("data.on_error", c.data.on_error, {"skip", "fail"});
-  if (c.data.prompt_tokens <= 0) bad("data.prompt_tokens", "must be > 0");
-  if (c.data.min_chars < 0) bad("data.min_chars", "must be >= 0");
-  if (c.data.max_examples < 0) bad("data.max_examples", "must be >= 0 (0 = all)");
-  one_of("risk.selection", c.risk.selection, {"lowest", "random"});
-  for (auto [field, share] : {std::pair<const char*, double>{"data.train_resample_share", c.data.train_resample_share},
-                              std::pair<const char*, double>{"data.test_resample_share", c.data.test_resample_share}}) {
-    if (share < 0 || share >= 1) bad(field, "must be in [0, 1) (0 = no resampling)");
-    if (share > 0 && c.data.resample_label.empty())
-      bad(field, "is set but data.resample_label is empty; name the label whose share it fixes");
+    for (const auto& x : allowed) list += (list.empty() ? "" : ", ") + x;
+    const std::string g = did_you_mean(value, allowed);
+    fail(key, "'" + value + "' is not one of " + list + (g.empty() ? "" : "; did you mean '" + g + "'?"));
   }
-  if (c.sft.learning_rate <= 0) bad("sft.learning_rate", "must be > 0");
-  if (c.sft.epochs <= 0) bad("sft.epochs", "must be > 0");
-  if (c.sft.batch_size <= 0) bad("sft.batch_size", "must be > 0");
-  if (c.sft.grad_accum <= 0) bad("sft.grad_accum", "must be > 0");
-  if (c.sft.seq_length < 2) bad("sft.seq_length", "must be >= 2");
-  if (c.sft.eval_fraction < 0 || c.sft.eval_fraction >= 1)
-    bad("sft.eval_fraction", "must be in [0, 1)");
-  const auto& p = c.ppo;
-  if (p.batch_size <= 0) bad("ppo.batch_size", "must be > 0");
-  if (p.mini_batch_size <= 0) bad("ppo.mini_batch_size", "must be > 0");
+
+ private:
+  const std::map<std::string, std::string>& sources_;
+};
+
+// A key declared with choices holds one of them (a list key: every element). Only string keys
+// take choices; the catch-all exists because the visitor is compiled for every field type.
+void check_choice(const Rules& r, const std::string& key, const std::string& value,
+                  const std::vector<std::string>& choices) {
+  r.one_of(key, value, choices);
+}
+void check_choice(const Rules& r, const std::string& key, const std::vector<std::string>& values,
+                  const std::vector<std::string>& choices) {
+  for (const auto& v : values) r.one_of(key, v, choices);
+}
+template <class T>
+void check_choice(const Rules&, const std::string&, const T&, const std::vector<std::string>&) {}
+
+void check_choices(const Config& in, const Rules& r) {
+  Config c = in;  // visit_fields() is not const
+  c.visit_sections([&](const char* sec, auto& s) {
+    s.visit_fields([&](const char* key, auto& field, const char*, const std::vector<std::string>& choices = {}) {
+      if (!choices.empty()) check_choice(r, std::string(sec) + "." + key, field, choices);
+    });
+  });
+}
+
+void validate_run(const RunConfig& run, const Rules& r) {
+  if (run.threads < 0) r.fail("run.threads", "must be >= 0 (0 = all cores)");
+  if (run.save_every < 0) r.fail("run.save_every", "must be >= 0 (0 = only at the end)");
+  if (!(run.device == "auto" || run.device == "cpu" || starts_with(run.device, "cuda")))
+    r.fail("run.device", "'" + run.device + "' is not auto, cpu, cuda or cuda:N");
+}
+
+void validate_data(const DataConfig& d, const Rules& r) {
+  if (d.prompt_tokens <= 0) r.fail("data.prompt_tokens", "must be > 0");
+  if (d.min_chars < 0) r.fail("data.min_chars", "must be >= 0");
+  if (d.max_examples < 0) r.fail("data.max_examples", "must be >= 0 (0 = all)");
+  for (auto [key, share] : {std::pair<const char*, double>{"data.train_resample_share", d.train_resample_share},
+                            std::pair<const char*, double>{"data.test_resample_share", d.test_resample_share}}) {
+    if (share < 0 || share >= 1) r.fail(key, "must be in [0, 1) (0 = no resampling)");
+    if (share > 0 && d.resample_label.empty())
+      r.fail(key, "is set but data.resample_label is empty; name the label whose share it fixes");
+  }
+}
+
+void validate_sft(const SftConfig& s, const Rules& r) {
+  if (s.learning_rate <= 0) r.fail("sft.learning_rate", "must be > 0");
+  if (s.epochs <= 0) r.fail("sft.epochs", "must be > 0");
+  if (s.batch_size <= 0) r.fail("sft.batch_size", "must be > 0");
+  if (s.grad_accum <= 0) r.fail("sft.grad_accum", "must be > 0");
+  if (s.seq_length < 2) r.fail("sft.seq_length", "must be >= 2");
+  if (s.eval_fraction < 0 || s.eval_fraction >= 1) r.fail("sft.eval_fraction", "must be in [0, 1)");
+}
+
+void validate_ppo(const PpoConfig& p, const Rules& r) {
+  if (p.batch_size <= 0) r.fail("ppo.batch_size", "must be > 0");
+  if (p.mini_batch_size <= 0) r.fail("ppo.mini_batch_size", "must be > 0");
   if (p.batch_size % p.mini_batch_size != 0)
-    bad("ppo.mini_batch_size", std::to_string(p.mini_batch_size) + " does not divide ppo.batch_size " +
-                                   std::to_string(p.batch_size) + "; pick a divisor");
-  if (p.ppo_epochs <= 0) bad("ppo.ppo_epochs", "must be > 0");
-  if (p.total_iterations < 0) bad("ppo.total_iterations", "must be >= 0 (0 = one pass)");
-  if (p.learning_rate <= 0) bad("ppo.learning_rate", "must be > 0");
-  if (p.init_kl_coef < 0) bad("ppo.init_kl_coef", "must be >= 0");
-  if (p.kl_horizon <= 0) bad("ppo.kl_horizon", "must be > 0");
-  one_of("ppo.kl_penalty", p.kl_penalty, {"k1", "k3"});
-  if (p.gamma < 0 || p.gamma > 1) bad("ppo.gamma", "must be in [0, 1]");
-  if (p.lam < 0 || p.lam > 1) bad("ppo.lam", "must be in [0, 1]");
-  if (p.clip_range <= 0) bad("ppo.clip_range", "must be > 0");
-  if (p.clip_range_value <= 0) bad("ppo.clip_range_value", "must be > 0");
-  if (p.vf_coef < 0) bad("ppo.vf_coef", "must be >= 0");
-  if (p.ratio_threshold < 0) bad("ppo.ratio_threshold", "must be >= 0 (0 = off)");
-  if (p.max_grad_norm < 0) bad("ppo.max_grad_norm", "must be >= 0 (0 = off)");
-  const auto& r = c.risk;
-  if (!(r.alpha > 0 && r.alpha <= 1)) bad("risk.alpha", "must satisfy 0 < alpha <= 1");
-  if (r.n < 0) bad("risk.n", "must be >= 0");
-  if (!(r.rho > 0 && r.rho <= 1)) bad("risk.rho", "must satisfy 0 < rho <= 1");
-  one_of("risk.schedule", r.schedule, {"paper", "legacy"});
-  const auto& g = c.generate;
-  if (g.max_new_tokens <= 0) bad("generate.max_new_tokens", "must be > 0");
+    r.fail("ppo.mini_batch_size", std::to_string(p.mini_batch_size) + " does not divide ppo.batch_size " +
+                                      std::to_string(p.batch_size) + "; pick a divisor");
+  if (p.ppo_epochs <= 0) r.fail("ppo.ppo_epochs", "must be > 0");
+  if (p.total_iterations < 0) r.fail("ppo.total_iterations", "must be >= 0 (0 = one pass)");
+  if (p.learning_rate <= 0) r.fail("ppo.learning_rate", "must be > 0");
+  if (p.init_kl_coef < 0) r.fail("ppo.init_kl_coef", "must be >= 0");
+  if (p.kl_horizon <= 0) r.fail("ppo.kl_horizon", "must be > 0");
+  if (p.gamma < 0 || p.gamma > 1) r.fail("ppo.gamma", "must be in [0, 1]");
+  if (p.lam < 0 || p.lam > 1) r.fail("ppo.lam", "must be in [0, 1]");
+  if (p.clip_range <= 0) r.fail("ppo.clip_range", "must be > 0");
+  if (p.clip_range_value <= 0) r.fail("ppo.clip_range_value", "must be > 0");
+  if (p.vf_coef < 0) r.fail("ppo.vf_coef", "must be >= 0");
+  if (p.ratio_threshold < 0) r.fail("ppo.ratio_threshold", "must be >= 0 (0 = off)");
+  if (p.max_grad_norm < 0) r.fail("ppo.max_grad_norm", "must be >= 0 (0 = off)");
+}
+
+void validate_risk(const RiskConfig& k, const Rules& r) {
+  if (!(k.alpha > 0 && k.alpha <= 1)) r.fail("risk.alpha", "must satisfy 0 < alpha <= 1");
+  if (k.n < 0) r.fail("risk.n", "must be >= 0");
+  if (!(k.rho > 0 && k.rho <= 1)) r.fail("risk.rho", "must satisfy 0 < rho <= 1");
+}
+
+void validate_generate(const GenerateConfig& g, const Rules& r) {
+  if (g.max_new_tokens <= 0) r.fail("generate.max_new_tokens", "must be > 0");
   if (g.min_new_tokens < 0 || g.min_new_tokens > g.max_new_tokens)
-    bad("generate.min_new_tokens", "must be in [0, generate.max_new_tokens]");
-  if (g.temperature <= 0) bad("generate.temperature", "must be > 0 (use generate.greedy for argmax)");
-  if (g.top_k < 0) bad("generate.top_k", "must be >= 0 (0 = off)");
-  if (!(g.top_p > 0 && g.top_p <= 1)) bad("generate.top_p", "must satisfy 0 < top_p <= 1");
-  if (g.batch_size <= 0) bad("generate.batch_size", "must be > 0");
-  one_of("reward.type", c.reward.type, {"vader", "hf_classifier"});
-  one_of("reward.input", c.reward.input, {"prompt+response", "response"});
-  if (c.reward.batch_size <= 0) bad("reward.batch_size", "must be > 0");
-  if (c.reward.max_length <= 0) bad("reward.max_length", "must be > 0");
-  if (c.reward.label_index < 0) bad("reward.label_index", "must be >= 0");
-  one_of("eval.split", c.eval.split, {"test", "tail"});
-  if (c.eval.tail_quantile < 0 || c.eval.tail_quantile > 1)
-    bad("eval.tail_quantile", "must be in [0, 1] (0 = use eval.tail_threshold)");
-  for (double a : c.eval.cvar_alphas) {
-    if (!(a > 0 && a <= 1)) bad("eval.cvar_alphas", "every alpha must satisfy 0 < alpha <= 1");
+    r.fail("generate.min_new_tokens", "must be in [0, generate.max_new_tokens]");
+  if (g.temperature <= 0) r.fail("generate.temperature", "must be > 0 (use generate.greedy for argmax)");
+  if (g.top_k < 0) r.fail("generate.top_k", "must be >= 0 (0 = off)");
+  if (!(g.top_p > 0 && g.top_p <= 1)) r.fail("generate.top_p", "must satisfy 0 < top_p <= 1");
+  if (g.batch_size <= 0) r.fail("generate.batch_size", "must be > 0");
+}
+
+void validate_reward(const RewardConfig& w, const Rules& r) {
+  if (w.batch_size <= 0) r.fail("reward.batch_size", "must be > 0");
+  if (w.max_length <= 0) r.fail("reward.max_length", "must be > 0");
+  if (w.label_index < 0) r.fail("reward.label_index", "must be >= 0");
+}
+
+void validate_eval(const EvalConfig& e, const Rules& r) {
+  if (e.tail_quantile < 0 || e.tail_quantile > 1)
+    r.fail("eval.tail_quantile", "must be in [0, 1] (0 = use eval.tail_threshold)");
+  for (double a : e.cvar_alphas) {
+    if (!(a > 0 && a <= 1)) r.fail("eval.cvar_alphas", "every alpha must satisfy 0 < alpha <= 1");
   }
-  if (c.eval.ppl_max_chars <= 0) bad("eval.ppl_max_chars", "must be > 0");
-  if (c.eval.ppl_batch_size <= 0) bad("eval.ppl_batch_size", "must be > 0");
-  if (c.eval.num_prompts < 0) bad("eval.num_prompts", "must be >= 0 (0 = all)");
-  one_of("logging.level", c.logging.level, {"trace", "debug", "info", "warn", "error", "off"});
+  if (e.ppl_max_chars <= 0) r.fail("eval.ppl_max_chars", "must be > 0");
+  if (e.ppl_batch_size <= 0) r.fail("eval.ppl_batch_size", "must be > 0");
+  if (e.num_prompts < 0) r.fail("eval.num_prompts", "must be >= 0 (0 = all)");
+}
+
+}  // namespace
+
+void validate(const Config& c) {
+  const Rules rules(c);
+  check_choices(c, rules);  // model.dtype, data.format, ppo.kl_penalty, ...: see choice:: in config.h
+  validate_run(c.run, rules);
+  validate_data(c.data, rules);
+  validate_sft(c.sft, rules);
+  validate_ppo(c.ppo, rules);
+  validate_risk(c.risk, rules);
+  validate_generate(c.generate, rules);
+  validate_reward(c.reward, rules);
+  validate_eval(c.eval, rules);
+  auto one_of = [&](const std::string& field, const std::string& v, std::initializer_list<const char*> allowed) {
+    rules.one_of(field, v, std::vector<std::string>(allowed.begin(), allowed.end()));
+  };
+  auto bad = [&](const std::string& field, const std::string& what) { rules.fail(field, what); };
   for (const auto& st : c.pipeline.stages)
     one_of("pipeline.stages", st, {"pretrain", "sft", "rlhf", "ra_rlhf", "eval", "compare"});
   for (const auto& sp : c.pipeline.eval_splits) one_of("pipeline.eval_splits", sp, {"test", "tail"});
@@ -330,7 +392,9 @@ json to_json(const Config& in) {
   json out = json::object();
   cfg.visit_sections([&](const char* sec, auto& s) {
     json o = json::object();
-    s.visit_fields([&](const char* key, auto& field, const char*) { o[key] = field; });
+    s.visit_fields([&](const char* key, auto& field, const char*, const std::vector<std::string>& = {}) {
+      o[key] = field;
+    });
     out[sec] = o;
   });
   return out;
@@ -341,11 +405,14 @@ std::string config_reference_markdown() {
   std::ostringstream md;
   md << "| key | type | default | meaning |\n|---|---|---|---|\n";
   cfg.visit_sections([&](const char* sec, auto& s) {
-    s.visit_fields([&](const char* key, auto& field, const char* doc) {
+    s.visit_fields([&](const char* key, auto& field, const char* doc, const std::vector<std::string>& choices = {}) {
       std::string type = type_name(field);
       type = type.substr(type.find(' ') + 1);
       std::string def = json(field).dump();
-      md << "| `" << sec << "." << key << "` | " << type << " | `" << def << "` | " << doc << " |\n";
+      std::string meaning;  // "a | b | c: doc" for a key with choices
+      for (const auto& x : choices) meaning += (meaning.empty() ? "" : " | ") + x;
+      meaning += (meaning.empty() ? "" : ": ") + std::string(doc);
+      md << "| `" << sec << "." << key << "` | " << type << " | `" << def << "` | " << meaning << " |\n";
     });
   });
   return md.str();

@@ -104,6 +104,33 @@ TEST(Config, FileLayeringWithExtendsAndBadJson) {
             std::string::npos);
 }
 
+TEST(Config, ValidateNamesWhereTheValueCameFrom) {
+  auto dir = std::filesystem::temp_directory_path() / "rarlhf_config_origin_test";
+  std::filesystem::create_directories(dir);
+  const std::string base = (dir / "base.json").string(), child = (dir / "child.json").string();
+  write_file_atomic(base, R"({"ppo": {"mini_batch_size": 48}, "data": {"format": "jsnol"}})");
+  write_file_atomic(child, R"({"extends": "base.json", "ppo": {"batch_size": 64}})");
+  // The value of the key a rule names came from base.json, not from the file given.
+  std::string e = error_of([&] { load_config(child, {"data.format=\"jsonl\""}); });
+  EXPECT_EQ(e.rfind(base + ": ppo.mini_batch_size: 48 does not divide ppo.batch_size 64", 0), 0u) << e;
+  e = error_of([&] { load_config(child, {"ppo.mini_batch_size=32"}); });
+  EXPECT_EQ(e, base + ": data.format: 'jsnol' is not one of jsonl, csv, lines, imdb_dir, jigsaw_csv, rtp_jsonl, "
+                      "uci_json; did you mean 'jsonl'?");
+  e = error_of([] { load_config("", {"ppo.kl_penalty=\"k2\""}); });
+  EXPECT_EQ(e.rfind("--set: ppo.kl_penalty: 'k2' is not one of k1, k3", 0), 0u) << e;
+  // A default has no origin: the key alone.
+  e = error_of([] { load_config("", {"generate.max_new_tokens=8"}); });
+  EXPECT_EQ(e.rfind("generate.min_new_tokens: must be in [0, generate.max_new_tokens]", 0), 0u) << e;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Config, ReferenceListsEachKeysChoices) {
+  const std::string md = config_reference_markdown();
+  EXPECT_NE(md.find("| k1 | k3: per-token KL estimate"), std::string::npos) << md;
+  EXPECT_NE(md.find("| jsonl | csv | lines | imdb_dir | jigsaw_csv | rtp_jsonl | uci_json: "), std::string::npos);
+  EXPECT_NE(md.find("| prompt+response | response: "), std::string::npos);
+}
+
 TEST(Config, JsonRoundTrip) {
   Config c = load_config("", {"ppo.vf_coef=0.3", "model.path=\"/m\""});
   nlohmann::json j = to_json(c);

@@ -1,126 +1,191 @@
-// Run configuration: one plain struct per concern, defaults and meaning beside each field.
-// Torch-free. Field names are spelled exactly like their JSON keys; each struct lists its
-// fields once in visit_fields(), which drives JSON in/out, unknown-key checks and the docs.
+// Run configuration: one plain struct per concern, each field with its default. Torch-free.
+// Field names are spelled exactly like their JSON keys; each struct lists its fields once in
+// visit_fields(key, field, doc[, choices]), which drives JSON in/out, unknown-key checks, the
+// choice checks of validate() and the docs; the doc string is the one description of a key.
 // Layering: struct defaults <- --config file.json (may "extends" a base file) <- --set a.b=JSON.
 // Settings come from the RA-RLHF paper (reference/ra-rlhf.md §1.3-1.7) unless said otherwise.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
 namespace rarlhf {
 
+// The values of each key that takes one of a fixed set of names. A key's visit_fields() entry
+// passes its kAll: validate() checks the value against it and the reference lists it, and the
+// code that dispatches on the key compares with the named constants, so a value is added (or
+// renamed) here and in its one dispatch site, nowhere else.
+namespace choice {
+struct Dtype {  // model.dtype
+  static constexpr const char* kFloat32 = "float32";
+  static constexpr const char* kBfloat16 = "bfloat16";
+  static constexpr const char* kFloat16 = "float16";
+  static inline const std::vector<std::string> kAll = {kFloat32, kBfloat16, kFloat16};
+};
+struct DataFormat {  // data.format
+  static constexpr const char* kJsonl = "jsonl";
+  static constexpr const char* kCsv = "csv";
+  static constexpr const char* kLines = "lines";
+  static constexpr const char* kImdbDir = "imdb_dir";
+  static constexpr const char* kJigsawCsv = "jigsaw_csv";
+  static constexpr const char* kRtpJsonl = "rtp_jsonl";
+  static constexpr const char* kUciJson = "uci_json";
+  static inline const std::vector<std::string> kAll = {kJsonl,     kCsv,      kLines,  kImdbDir,
+                                                       kJigsawCsv, kRtpJsonl, kUciJson};
+};
+struct OnError {  // data.on_error
+  static constexpr const char* kSkip = "skip";
+  static constexpr const char* kFail = "fail";
+  static inline const std::vector<std::string> kAll = {kSkip, kFail};
+};
+struct KlPenalty {  // ppo.kl_penalty
+  static constexpr const char* kK1 = "k1";
+  static constexpr const char* kK3 = "k3";
+  static inline const std::vector<std::string> kAll = {kK1, kK3};
+};
+struct RiskSchedule {  // risk.schedule
+  static constexpr const char* kPaper = "paper";
+  static constexpr const char* kLegacy = "legacy";
+  static inline const std::vector<std::string> kAll = {kPaper, kLegacy};
+};
+struct RiskSelection {  // risk.selection
+  static constexpr const char* kLowest = "lowest";
+  static constexpr const char* kRandom = "random";
+  static inline const std::vector<std::string> kAll = {kLowest, kRandom};
+};
+struct RewardType {  // reward.type
+  static constexpr const char* kVader = "vader";
+  static constexpr const char* kHfClassifier = "hf_classifier";
+  static inline const std::vector<std::string> kAll = {kVader, kHfClassifier};
+};
+struct RewardInput {  // reward.input
+  static constexpr const char* kPromptResponse = "prompt+response";
+  static constexpr const char* kResponse = "response";
+  static inline const std::vector<std::string> kAll = {kPromptResponse, kResponse};
+};
+struct EvalSplit {  // eval.split
+  static constexpr const char* kTest = "test";
+  static constexpr const char* kTail = "tail";
+  static inline const std::vector<std::string> kAll = {kTest, kTail};
+};
+struct LogLevel {  // logging.level (spdlog's level names)
+  static inline const std::vector<std::string> kAll = {"trace", "debug", "info", "warn", "error", "off"};
+};
+}  // namespace choice
+
+// The fields below carry their defaults only: what a key means is its visit_fields() doc, the one
+// description (it is what `rarlhf config --doc` and the README print).
 struct RunConfig {
-  std::string name = "run";        // run name, used in logs and plots
-  std::string out_dir = "runs/run";  // outputs: config.json, metrics.jsonl, checkpoints, eval
-  int64_t seed = 42;               // seeds torch, sampling and data shuffling
-  std::string device = "auto";     // auto | cpu | cuda | cuda:N (auto = cuda when available)
-  int64_t threads = 0;             // CPU threads for torch and OpenBLAS; 0 = all cores
-  int64_t save_every = 0;          // checkpoint every N iterations/steps; 0 = only at the end
+  std::string name = "run";
+  std::string out_dir = "runs/run";
+  int64_t seed = 42;
+  std::string device = "auto";
+  int64_t threads = 0;
+  int64_t save_every = 0;
   template <class V> void visit_fields(V&& v) {
     v("name", name, "run name, used in logs and plots");
-    v("out_dir", out_dir, "output directory (config, metrics, checkpoints, eval)");
+    v("out_dir", out_dir, "output directory (config.json, metrics.jsonl, checkpoints, eval)");
     v("seed", seed, "seed for torch, sampling and data shuffling");
     v("device", device, "auto | cpu | cuda | cuda:N (auto = cuda when available)");
     v("threads", threads, "CPU threads for torch and OpenBLAS; 0 = all cores");
-    v("save_every", save_every, "checkpoint every N iterations; 0 = only at the end");
+    v("save_every", save_every, "checkpoint every N iterations (train) or optimizer steps (sft); 0 = only at the end");
   }
 };
 
 struct ModelConfig {
-  std::string path;               // Hugging Face causal-LM directory (config.json, model.safetensors, tokenizer)
-  std::string ref_path;           // reference policy for the KL penalty; "" = a frozen copy of `path`
-  std::string tokenizer;          // tokenizer directory; "" = `path`
-  std::string dtype = "float32";  // float32 | bfloat16 | float16 (weights; logprobs stay fp32)
+  std::string path;
+  std::string ref_path;
+  std::string tokenizer;
+  std::string dtype = choice::Dtype::kFloat32;
   template <class V> void visit_fields(V&& v) {
-    v("path", path, "Hugging Face causal-LM directory: gpt2, gptj, gpt_neox, llama, mistral, qwen2");
+    v("path", path, "Hugging Face causal-LM directory (config.json, model.safetensors, tokenizer): gpt2, gptj, gpt_neox, llama, mistral, qwen2");
     v("ref_path", ref_path, "reference policy for the KL penalty; \"\" = frozen copy of path");
     v("tokenizer", tokenizer, "tokenizer.json, vocab.json+merges.txt or tokenizer.model directory; \"\" = model.path");
-    v("dtype", dtype, "float32 | bfloat16 | float16 weights (logprob path stays fp32)");
+    v("dtype", dtype, "weights' dtype (the logprob path stays fp32; float16 needs a GPU)", choice::Dtype::kAll);
   }
 };
 
 struct DataConfig {
-  std::string format = "jsonl";   // jsonl | csv | lines | imdb_dir | jigsaw_csv | rtp_jsonl | uci_json
-  std::string train_path;         // training prompts / SFT texts
-  std::string test_path;          // evaluation prompts
-  std::string text_field = "text";    // JSONL/CSV column with the text
-  std::string label_field = "label";  // JSONL/CSV column with the label ("" = none)
-  std::string score_field;            // JSONL/CSV column with a precomputed prompt score ("" = none;
-                                      // e.g. "score" in imdb-rarlhf CSVs); jigsaw_csv reads "reward"
-  int64_t min_chars = 0;          // drop texts with len(text) <= min_chars (paper IMDB: 200)
-  int64_t prompt_tokens = 64;     // prompt = first N GPT-2 tokens (IMDB 64, Jigsaw 8, RTP 32)
-  int64_t max_examples = 0;       // 0 = all
-  std::string on_error = "skip";  // malformed rows: skip (counted, reported) | fail
+  std::string format = choice::DataFormat::kJsonl;
+  std::string train_path;
+  std::string test_path;
+  std::string text_field = "text";
+  std::string label_field = "label";
+  std::string score_field;
+  int64_t min_chars = 0;
+  int64_t prompt_tokens = 64;
+  int64_t max_examples = 0;
+  std::string on_error = choice::OnError::kSkip;
   // Class balance of the prompt sets (paper §1.5, Jigsaw and RTP: train 70/30 non-toxic/toxic,
-  // test 50/50): resample without replacement to the largest set with this share of resample_label.
-  std::string resample_label;        // "" = no resampling (paper Jigsaw/RTP: "toxic")
-  double train_resample_share = 0;   // share of RL training prompts labelled resample_label; 0 = as read
-  double test_resample_share = 0;    // share of evaluation prompts labelled resample_label; 0 = as read
+  // test 50/50).
+  std::string resample_label;
+  double train_resample_share = 0;
+  double test_resample_share = 0;
   template <class V> void visit_fields(V&& v) {
-    v("format", format, "jsonl | csv | lines | imdb_dir | jigsaw_csv | rtp_jsonl | uci_json");
+    v("format", format, "how data.train_path and data.test_path are read", choice::DataFormat::kAll);
     v("train_path", train_path, "training prompts / SFT texts");
     v("test_path", test_path, "evaluation prompts");
     v("text_field", text_field, "JSONL/CSV field holding the text");
     v("label_field", label_field, "JSONL/CSV field holding the label (\"\" = none)");
-    v("score_field", score_field, "JSONL/CSV field with a precomputed prompt score (\"\" = none)");
-    v("min_chars", min_chars, "keep texts longer than this many characters (paper IMDB: 200)");
+    v("score_field", score_field, "JSONL/CSV field with a precomputed prompt score (\"\" = none; imdb-rarlhf CSVs: score); jigsaw_csv reads \"reward\"");
+    v("min_chars", min_chars, "keep texts longer than this many characters (Unicode code points, as Python's len; paper IMDB: 200)");
     v("prompt_tokens", prompt_tokens, "prompt = first N tokens (IMDB 64, Jigsaw 8, RTP 32)");
     v("max_examples", max_examples, "cap on examples read; 0 = all");
-    v("on_error", on_error, "malformed rows: skip (counted, reported with file:line) | fail");
-    v("resample_label", resample_label, "label whose share the resampling fixes (\"\" = off; paper: toxic)");
-    v("train_resample_share", train_resample_share, "share of RL train prompts with resample_label (paper: 0.3); 0 = as read");
-    v("test_resample_share", test_resample_share, "share of eval prompts with resample_label (paper: 0.5); 0 = as read");
+    v("on_error", on_error, "malformed rows: skip (counted, reported with file:line) or fail", choice::OnError::kAll);
+    v("resample_label", resample_label, "label whose share the resampling fixes (\"\" = off; paper Jigsaw/RTP: toxic)");
+    v("train_resample_share", train_resample_share, "share of RL train prompts with resample_label, resampled without replacement to the largest such set (paper: 0.3); 0 = as read");
+    v("test_resample_share", test_resample_share, "share of eval prompts with resample_label, resampled likewise (paper: 0.5); 0 = as read");
   }
 };
 
 struct SftConfig {
-  double learning_rate = 1e-5;    // AdamW (paper: 1e-5)
+  double learning_rate = 1e-5;
   double weight_decay = 0.0;
   int64_t epochs = 1;
-  int64_t batch_size = 8;         // sequences per micro-batch
-  int64_t grad_accum = 1;         // micro-batches per optimizer step (paper: 64 x 16)
-  int64_t seq_length = 64;        // tokens per training sequence (paper: 64)
-  int64_t eval_every = 0;         // held-out loss every N steps; 0 = at the end of each epoch
-  double eval_fraction = 0.05;    // fraction of texts held out for the eval loss
-  std::string label_filter;       // keep only texts with this label ("" = all; paper: positive / non-toxic)
-  bool from_scratch = false;      // random init from model.path/config.json (pre-training) instead of its weights
+  int64_t batch_size = 8;
+  int64_t grad_accum = 1;
+  int64_t seq_length = 64;
+  int64_t eval_every = 0;
+  double eval_fraction = 0.05;
+  std::string label_filter;
+  bool from_scratch = false;
   template <class V> void visit_fields(V&& v) {
     v("learning_rate", learning_rate, "AdamW learning rate (paper: 1e-5)");
     v("weight_decay", weight_decay, "AdamW weight decay");
     v("epochs", epochs, "passes over the training texts");
     v("batch_size", batch_size, "sequences per micro-batch");
-    v("grad_accum", grad_accum, "micro-batches per optimizer step");
+    v("grad_accum", grad_accum, "micro-batches per optimizer step (paper: 64 x 16)");
     v("seq_length", seq_length, "tokens per training sequence (paper: 64)");
     v("eval_every", eval_every, "held-out loss every N steps; 0 = end of each epoch");
     v("eval_fraction", eval_fraction, "fraction of texts held out for the eval loss");
-    v("label_filter", label_filter, "train only on texts with this label; \"\" = all");
-    v("from_scratch", from_scratch, "random init from model.path/config.json instead of its weights");
+    v("label_filter", label_filter, "train only on texts with this label; \"\" = all (paper: positive / non-toxic)");
+    v("from_scratch", from_scratch, "random init from model.path/config.json instead of its weights (pre-training)");
   }
 };
 
 struct PpoConfig {
-  int64_t batch_size = 128;          // episodes per iteration B
-  int64_t mini_batch_size = 128;     // episodes per gradient step; must divide batch_size
-  int64_t ppo_epochs = 4;            // optimisation passes over each batch
-  int64_t total_iterations = 0;      // M; 0 = one pass over the prompts (paper)
-  double learning_rate = 1.41e-5;    // Adam, constant
-  double init_kl_coef = 0.2;         // initial beta
-  bool adaptive_kl = true;           // adaptive controller (Ziegler et al.); false = fixed beta
-  double kl_target = 6.0;            // adaptive KL target
-  double kl_horizon = 10000;         // adaptive KL horizon
-  std::string kl_penalty = "k1";     // per-token KL estimate in the reward: k1 (log ratio) | k3
-  double gamma = 1.0;                // discount
-  double lam = 0.95;                 // GAE lambda
-  double clip_range = 0.2;           // policy ratio clip
-  double clip_range_value = 0.2;     // value clip
-  double vf_coef = 0.1;              // value loss weight
-  double ratio_threshold = 10.0;     // skip a minibatch whose mean ratio exceeds this; 0 = off
-  double max_grad_norm = 0.0;        // 0 = no gradient clipping (paper)
-  bool whiten_advantages = true;     // masked whitening over kept tokens
-  bool custom_kernels = true;        // fused token-logprob / GAE / whiten kernels; false = plain ops (A/B)
-  bool from_scratch = false;         // random-init policy from model.path/config.json (smoke runs, toy rewards)
+  int64_t batch_size = 128;
+  int64_t mini_batch_size = 128;
+  int64_t ppo_epochs = 4;
+  int64_t total_iterations = 0;
+  double learning_rate = 1.41e-5;
+  double init_kl_coef = 0.2;
+  bool adaptive_kl = true;
+  double kl_target = 6.0;
+  double kl_horizon = 10000;
+  std::string kl_penalty = choice::KlPenalty::kK1;
+  double gamma = 1.0;
+  double lam = 0.95;
+  double clip_range = 0.2;
+  double clip_range_value = 0.2;
+  double vf_coef = 0.1;
+  double ratio_threshold = 10.0;
+  double max_grad_norm = 0.0;
+  bool whiten_advantages = true;
+  bool custom_kernels = true;
+  bool from_scratch = false;
   template <class V> void visit_fields(V&& v) {
     v("batch_size", batch_size, "episodes per iteration B (paper: 128)");
     v("mini_batch_size", mini_batch_size, "episodes per gradient step; divides batch_size");
@@ -128,10 +193,10 @@ struct PpoConfig {
     v("total_iterations", total_iterations, "M; 0 = one pass over the prompts (paper)");
     v("learning_rate", learning_rate, "Adam learning rate, constant (paper: 1.41e-5)");
     v("init_kl_coef", init_kl_coef, "initial KL coefficient beta (paper: 0.2)");
-    v("adaptive_kl", adaptive_kl, "adaptive KL controller; false = fixed beta");
+    v("adaptive_kl", adaptive_kl, "adaptive KL controller (Ziegler et al.); false = fixed beta");
     v("kl_target", kl_target, "adaptive KL target (paper: 6)");
     v("kl_horizon", kl_horizon, "adaptive KL horizon (paper: 10000)");
-    v("kl_penalty", kl_penalty, "per-token KL estimate in the reward: k1 | k3");
+    v("kl_penalty", kl_penalty, "per-token KL estimate in the reward: k1 = log ratio, k3 = exp(-d) - 1 + d (>= 0)", choice::KlPenalty::kAll);
     v("gamma", gamma, "discount (paper: 1)");
     v("lam", lam, "GAE lambda (paper: 0.95)");
     v("clip_range", clip_range, "policy ratio clip (paper: 0.2)");
@@ -140,36 +205,36 @@ struct PpoConfig {
     v("ratio_threshold", ratio_threshold, "skip minibatches whose mean ratio exceeds this; 0 = off");
     v("max_grad_norm", max_grad_norm, "gradient clipping norm; 0 = off (paper)");
     v("whiten_advantages", whiten_advantages, "whiten advantages over kept tokens");
-    v("custom_kernels", custom_kernels, "fused kernels; false = plain LibTorch ops (A/B runs)");
-    v("from_scratch", from_scratch, "random-init policy (and reference) from model.path/config.json; smoke runs");
+    v("custom_kernels", custom_kernels, "fused token-logprob / GAE / whiten kernels; false = plain LibTorch ops (A/B runs)");
+    v("from_scratch", from_scratch, "random-init policy (and reference) from model.path/config.json; smoke runs, toy rewards");
   }
 };
 
 struct RiskConfig {
-  bool enabled = false;        // false = risk-neutral PPO (RLHF)
-  double alpha = 0.4;          // alpha: final fraction of each batch kept (lowest returns)
-  int64_t n = 30;              // warm start: iterations m <= n use the full batch
-  double rho = 0.95;           // fraction of M at which the kept fraction reaches alpha
-  std::string schedule = "paper";  // paper (Eq. 8-10) | legacy (the reference code's "old" rule)
-  std::string selection = "lowest";  // lowest (RA-RLHF) | random: k(m) episodes at random (ablation control)
+  bool enabled = false;
+  double alpha = 0.4;
+  int64_t n = 30;
+  double rho = 0.95;
+  std::string schedule = choice::RiskSchedule::kPaper;
+  std::string selection = choice::RiskSelection::kLowest;
   template <class V> void visit_fields(V&& v) {
     v("enabled", enabled, "false = risk-neutral PPO (RLHF); true = RA-RLHF");
     v("alpha", alpha, "final fraction of each batch kept, lowest returns (IMDB 0.4, Jigsaw 0.2)");
     v("n", n, "warm start: iterations m <= n use the full batch (paper: 30)");
     v("rho", rho, "fraction of M at which the kept fraction reaches alpha (paper: 0.95)");
-    v("schedule", schedule, "paper (Eq. 8-10) | legacy (reference code's old rule)");
-    v("selection", selection, "lowest (RA-RLHF) | random: same k(m), episodes drawn at random (ablation)");
+    v("schedule", schedule, "kept-fraction schedule: paper = Eq. 8-10, legacy = the reference code's old rule", choice::RiskSchedule::kAll);
+    v("selection", selection, "which k(m) episodes are kept: lowest = lowest returns (RA-RLHF), random = drawn at random (ablation control)", choice::RiskSelection::kAll);
   }
 };
 
 struct GenerateConfig {
-  int64_t max_new_tokens = 48;   // response length (IMDB 48, Jigsaw/RTP 32)
-  int64_t min_new_tokens = 48;   // EOS suppressed before this many tokens (paper: = max_new_tokens)
+  int64_t max_new_tokens = 48;
+  int64_t min_new_tokens = 48;
   double temperature = 1.0;
-  int64_t top_k = 0;             // 0 = off
-  double top_p = 1.0;            // 1 = off
-  bool greedy = false;           // argmax instead of sampling
-  int64_t batch_size = 32;       // prompts per generation batch (generate/eval)
+  int64_t top_k = 0;
+  double top_p = 1.0;
+  bool greedy = false;
+  int64_t batch_size = 32;
   template <class V> void visit_fields(V&& v) {
     v("max_new_tokens", max_new_tokens, "response length (IMDB 48, Jigsaw/RTP 32)");
     v("min_new_tokens", min_new_tokens, "EOS suppressed before this many tokens (paper: = max)");
@@ -182,45 +247,44 @@ struct GenerateConfig {
 };
 
 struct RewardConfig {
-  std::string type = "vader";        // vader | hf_classifier
-  std::string path;                  // hf_classifier: HF directory (config.json, model.safetensors, vocab)
-  std::string lexicon;               // vader: vader_lexicon.txt
-  int64_t label_index = 1;           // logit used as reward (distilbert-imdb: 1; toxic-bert: 0)
-  double sign = 1.0;                 // reward = sign * logit (toxic-bert: -1)
-  double scale = 1.0;                // reward multiplier (e.g. VADER compound x 3 to match logit range)
+  std::string type = choice::RewardType::kVader;
+  std::string path;
+  std::string lexicon;
+  int64_t label_index = 1;
+  double sign = 1.0;
+  double scale = 1.0;
   int64_t batch_size = 32;
-  int64_t max_length = 512;          // classifier truncation in tokens
-  std::string input = "prompt+response";  // prompt+response | response
+  int64_t max_length = 512;
+  std::string input = choice::RewardInput::kPromptResponse;
   template <class V> void visit_fields(V&& v) {
-    v("type", type, "vader | hf_classifier");
-    v("path", path, "hf_classifier: Hugging Face classifier directory");
+    v("type", type, "reward model", choice::RewardType::kAll);
+    v("path", path, "hf_classifier: Hugging Face classifier directory (config.json, model.safetensors, tokenizer files)");
     v("lexicon", lexicon, "vader: path to vader_lexicon.txt");
     v("label_index", label_index, "logit used as reward (distilbert-imdb 1, toxic-bert 0)");
     v("sign", sign, "reward = sign * scale * score (toxic-bert: -1)");
-    v("scale", scale, "reward multiplier");
+    v("scale", scale, "reward multiplier (e.g. VADER compound x 3 to match a logit's range)");
     v("batch_size", batch_size, "texts per scoring batch");
     v("max_length", max_length, "classifier truncation, tokens");
-    v("input", input, "prompt+response | response");
+    v("input", input, "text the reward model scores", choice::RewardInput::kAll);
   }
 };
 
 struct EvalConfig {
-  std::string split = "test";       // test | tail
-  double tail_threshold = -2.5;     // tail = prompts whose prompt score <= this (IMDB -2.5, Jigsaw +5)
-  double tail_quantile = 0.0;       // > 0: tail = worst q of prompts by prompt score instead
-  int64_t num_prompts = 0;          // 0 = all test prompts (paper IMDB: 5000)
+  std::string split = choice::EvalSplit::kTest;
+  double tail_threshold = -2.5;
+  double tail_quantile = 0.0;
+  int64_t num_prompts = 0;
   std::vector<double> cvar_alphas = {0.05, 0.1, 0.2, 0.4};
-  std::string ppl_path;             // human reference texts for perplexity ("" = skip)
-  int64_t ppl_max_chars = 1000;     // reference texts cut to this many chars (IMDB 1000, Jigsaw 120)
-  std::string ppl_label_filter;     // keep reference texts with this label ("" = all)
+  std::string ppl_path;
+  int64_t ppl_max_chars = 1000;
+  std::string ppl_label_filter;
   int64_t ppl_batch_size = 4;
-  bool plots = true;                // write PNG plots (python3-matplotlib)
-  std::string prompt_prefix;        // eval only: text put before every prompt given to the model, not
-                                    // scored by the reward (the paper's "prompted GPT-2" baseline)
+  bool plots = true;
+  std::string prompt_prefix;
   template <class V> void visit_fields(V&& v) {
-    v("split", split, "test | tail");
+    v("split", split, "prompts evaluated: test = all test prompts, tail = those of eval.tail_threshold / tail_quantile", choice::EvalSplit::kAll);
     v("tail_threshold", tail_threshold, "tail = prompt score <= this (IMDB -2.5, Jigsaw +5)");
-    v("tail_quantile", tail_quantile, "> 0: tail = worst q fraction of prompts instead");
+    v("tail_quantile", tail_quantile, "> 0: tail = worst q fraction of prompts by prompt score instead");
     v("num_prompts", num_prompts, "0 = all test prompts (paper IMDB: 5000)");
     v("cvar_alphas", cvar_alphas, "CVaR levels reported");
     v("ppl_path", ppl_path, "human reference texts for perplexity; \"\" = skip");
@@ -228,16 +292,16 @@ struct EvalConfig {
     v("ppl_label_filter", ppl_label_filter, "reference texts with this label only; \"\" = all");
     v("ppl_batch_size", ppl_batch_size, "texts per perplexity batch");
     v("plots", plots, "write PNG plots (needs python3-matplotlib)");
-    v("prompt_prefix", prompt_prefix, "eval only: instruction put before each prompt for the model (not scored)");
+    v("prompt_prefix", prompt_prefix, "eval only: instruction put before each prompt for the model, not scored by the reward (the paper's prompted-GPT-2 baseline)");
   }
 };
 
 struct LoggingConfig {
-  std::string level = "info";   // trace | debug | info | warn | error | off
-  bool progress = true;         // progress line with ETA when stderr is a terminal
+  std::string level = "info";
+  bool progress = true;
   template <class V> void visit_fields(V&& v) {
-    v("level", level, "trace | debug | info | warn | error | off");
-    v("progress", progress, "progress line with ETA on a terminal");
+    v("level", level, "log level", choice::LogLevel::kAll);
+    v("progress", progress, "progress line with ETA when stderr is a terminal");
   }
 };
 
@@ -284,6 +348,12 @@ struct Config {
   EvalConfig eval;
   LoggingConfig logging;
   PipelineConfig pipeline;
+
+  // Where each key's value came from, by dotted key ("ppo.batch_size" -> "configs/imdb.json" or
+  // "--set"), so that validate() can name it; a key left at its default has no entry. Not a
+  // setting: visit_sections() and to_json() leave it out.
+  std::map<std::string, std::string> sources;
+
   template <class V> void visit_sections(V&& v) {
     v("run", run);
     v("model", model);
@@ -299,7 +369,8 @@ struct Config {
   }
 };
 
-// Overlays `j` onto `cfg`. `origin` (a file name or "--set") prefixes error messages.
+// Overlays `j` onto `cfg`. `origin` (a file name or "--set") prefixes error messages and is
+// recorded in cfg.sources for every key `j` sets.
 // Unknown keys -> ConfigError with the dotted path and a did-you-mean; wrong types -> ConfigError.
 void apply_json(Config& cfg, const nlohmann::json& j, const std::string& origin);
 
@@ -309,7 +380,8 @@ void apply_file(Config& cfg, const std::string& path);
 // Applies "a.b.c=VALUE"; VALUE is parsed as JSON, or taken as a string when it is not JSON.
 void apply_set(Config& cfg, const std::string& assignment);
 
-// Cross-field rules; throws ConfigError naming the field.
+// Every key's rules (its choices, ranges, cross-field rules); throws ConfigError
+// "<origin>: <key>: <what>; <what to do>", origin from cfg.sources (none for a default value).
 void validate(const Config& cfg);
 
 // Defaults <- file (if non-empty) <- sets, then validate().
