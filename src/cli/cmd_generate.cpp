@@ -12,6 +12,7 @@
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/log.h"
 #include "rarlhf/common/strings.h"
+#include "rarlhf/common/text_lines.h"
 #include "rarlhf/generate/sampler.h"
 #include "rarlhf/text/tokenizer.h"
 
@@ -19,16 +20,12 @@ namespace rarlhf::cli {
 namespace {
 
 std::vector<std::string> read_prompts(const std::string& path) {
-  std::istringstream in(read_file(path));
   const bool jsonl = ends_with(path, ".jsonl") || ends_with(path, ".json");
   std::vector<std::string> out;
-  std::string line;
-  for (int64_t n = 1; std::getline(in, line); ++n) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (trim(line).empty()) continue;
+  for_each_line(read_file(path), [&](int64_t n, const std::string& line) {
     if (!jsonl) {
       out.push_back(line);
-      continue;
+      return;
     }
     const auto where = path + ":" + std::to_string(n);
     nlohmann::json j;
@@ -42,7 +39,7 @@ std::vector<std::string> read_prompts(const std::string& path) {
       throw IoError(where + ": no string \"prompt\" or \"text\" field");
     }
     out.push_back(j[key].get<std::string>());
-  }
+  });
   if (out.empty()) throw IoError(path + ": no prompts found");
   return out;
 }

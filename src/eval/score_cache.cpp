@@ -9,6 +9,7 @@
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/log.h"
+#include "rarlhf/common/text_lines.h"
 
 namespace rarlhf {
 namespace {
@@ -77,16 +78,8 @@ std::vector<double> ScoreCache::score_all(
 ScoreCache load_score_cache(const std::string& path, const std::string& reward_key) {
   ScoreCache cache(reward_key);
   if (!file_exists(path)) return cache;
-  std::string content = read_file(path);
-  size_t pos = 0;
-  int64_t line_no = 0;
-  while (pos < content.size()) {
-    size_t end = content.find('\n', pos);
-    if (end == std::string::npos) end = content.size();
-    std::string line = content.substr(pos, end - pos);
-    pos = end + 1;
-    ++line_no;
-    if (line.empty()) continue;
+  bool other_reward = false;
+  for_each_line(read_file(path), [&](int64_t line_no, const std::string& line) {
     std::string where = path + ":" + std::to_string(line_no);
     json j = json::parse(line, nullptr, false);
     if (line_no == 1) {
@@ -97,17 +90,19 @@ ScoreCache load_score_cache(const std::string& path, const std::string& reward_k
       if (j["reward_key"].get<std::string>() != reward_key) {
         RARLHF_LOG_WARN("{}: written for reward '{}', not '{}'; ignoring it (the scores will be recomputed)", path,
                         j["reward_key"].get<std::string>(), reward_key);
-        return ScoreCache(reward_key);
+        other_reward = true;
+        return false;
       }
-      continue;
+      return true;
     }
     if (j.is_discarded() || !j.is_object() || !j.contains("hash") || !j["hash"].is_string() ||
         !is_hash(j["hash"].get<std::string>()) || !j.contains("score") || !j["score"].is_number()) {
       throw IoError(where + ": expected {\"hash\": <32 hex>, \"score\": <number>}; delete the file to recompute");
     }
     cache.insert_hash(j["hash"].get<std::string>(), j["score"].get<double>());
-  }
-  return cache;
+    return true;
+  });
+  return other_reward ? ScoreCache(reward_key) : cache;
 }
 
 void save_score_cache(const std::string& path, const ScoreCache& cache) {

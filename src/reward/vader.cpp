@@ -8,11 +8,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <sstream>
 #include <unordered_set>
 
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
+#include "rarlhf/common/text_lines.h"
 
 namespace rarlhf {
 namespace {
@@ -262,13 +262,7 @@ Vader Vader::from_file(const std::string& path) { return from_string(read_file(p
 
 Vader Vader::from_string(const std::string& content, const std::string& origin) {
   Vader v;
-  std::istringstream in(content);
-  std::string line;
-  size_t lineno = 0;
-  while (std::getline(in, line)) {
-    ++lineno;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
+  for_each_line(content, [&](int64_t lineno, const std::string& line) {
     size_t tab1 = line.find('\t');
     if (tab1 == std::string::npos || tab1 == 0)
       throw IoError(origin + ":" + std::to_string(lineno) +
@@ -281,7 +275,7 @@ Vader Vader::from_string(const std::string& content, const std::string& origin) 
       throw IoError(origin + ":" + std::to_string(lineno) + ": mean valence '" + mean +
                     "' is not a number; is this a VADER vader_lexicon.txt?");
     v.lexicon_[line.substr(0, tab1)] = val;
-  }
+  });
   if (v.lexicon_.empty())
     throw IoError(origin + ": no lexicon entries; expected VADER's vader_lexicon.txt");
   return v;
