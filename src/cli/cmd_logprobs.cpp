@@ -38,10 +38,10 @@ void add_logprobs_command(CLI::App& app) {
     const Tokenizer& tok = *tok_ptr;
 
     DataConfig dc;
-    dc.format = ends_with(*input, ".jsonl") ? "jsonl" : "lines";
+    dc.format = ends_with(*input, ".jsonl") ? choice::DataFormat::kJsonl : choice::DataFormat::kLines;
     dc.text_field = "text";
     dc.label_field = "";
-    dc.on_error = "fail";
+    dc.on_error = choice::OnError::kFail;
     auto texts = read_texts(dc, *input);
     if (texts.empty()) throw IoError(*input + ": no texts found");
     std::vector<std::vector<int64_t>> seqs;

@@ -14,6 +14,7 @@
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/log.h"
 #include "rarlhf/common/strings.h"
+#include "rarlhf/common/text_lines.h"
 #include "rarlhf/data/csv.h"
 
 namespace rarlhf {
@@ -21,9 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-const std::vector<std::string> kFormats = {"jsonl",      "csv",       "lines",   "imdb_dir",
-                                           "jigsaw_csv", "rtp_jsonl", "uci_json"};
 
 // Collects examples and applies the filters and the error policy shared by every format.
 class Sink {
@@ -37,7 +35,7 @@ class Sink {
   void malformed(const std::string& where, const std::string& what) {
     ++report_.malformed;
     std::string msg = where + ": " + what;
-    if (cfg_.on_error == "fail") {
+    if (cfg_.on_error == choice::OnError::kFail) {
       throw IoError(msg + "; fix the row or set data.on_error=\"skip\" to skip malformed rows");
     }
     if (report_.problems.size() < ReadReport::kMaxProblems) report_.problems.push_back(msg);
@@ -64,24 +62,6 @@ class Sink {
 std::string strip_bom(std::string s) {
   if (s.compare(0, 3, "\xEF\xBB\xBF") == 0) s.erase(0, 3);
   return s;
-}
-
-// Calls fn(line_number, line) for every non-blank line (CR of CRLF removed); stops when fn
-// returns false.
-template <class Fn>
-void for_each_line(const std::string& content, Fn&& fn) {
-  size_t pos = 0;
-  int64_t line_no = 0;
-  while (pos < content.size()) {
-    size_t end = content.find('\n', pos);
-    if (end == std::string::npos) end = content.size();
-    std::string line = content.substr(pos, end - pos);
-    pos = end + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (trim(line).empty()) continue;
-    if (!fn(line_no, line)) return;
-  }
 }
 
 // Field lookup by exact key first, then as a dotted path ("prompt.text").
@@ -515,18 +495,26 @@ std::vector<TextExample> filter_label(const std::vector<TextExample>& examples, 
 }
 
 std::vector<TextExample> read_texts(const DataConfig& cfg, const std::string& path, ReadReport* report) {
-  if (std::find(kFormats.begin(), kFormats.end(), cfg.format) == kFormats.end()) {
-    std::string hint = did_you_mean(cfg.format, kFormats);
+  // A DataConfig built in code has not been through validate(): check the two keys dispatched on here.
+  using choice::DataFormat;
+  auto listed = [](const std::vector<std::string>& all) {
+    std::string list;
+    for (const auto& x : all) list += (list.empty() ? "" : " | ") + x;
+    return list;
+  };
+  if (std::find(DataFormat::kAll.begin(), DataFormat::kAll.end(), cfg.format) == DataFormat::kAll.end()) {
+    std::string hint = did_you_mean(cfg.format, DataFormat::kAll);
     throw ConfigError("data.format: unknown format '" + cfg.format + "'" +
-                      (hint.empty() ? "" : "; did you mean '" + hint + "'?") +
-                      " (jsonl | csv | lines | imdb_dir | jigsaw_csv | rtp_jsonl | uci_json)");
+                      (hint.empty() ? "" : "; did you mean '" + hint + "'?") + " (" + listed(DataFormat::kAll) + ")");
   }
-  if (cfg.on_error != "skip" && cfg.on_error != "fail") {
-    throw ConfigError("data.on_error: '" + cfg.on_error + "'; use skip or fail");
+  const auto& on_error = choice::OnError::kAll;
+  if (std::find(on_error.begin(), on_error.end(), cfg.on_error) == on_error.end()) {
+    throw ConfigError("data.on_error: '" + cfg.on_error + "'; use " + choice::OnError::kSkip + " or " +
+                      choice::OnError::kFail);
   }
   if (path.empty()) throw ConfigError("data: no path given; set data.train_path / data.test_path");
   std::error_code ec;
-  if (cfg.format != "imdb_dir" && fs::is_directory(path, ec)) {
+  if (cfg.format != DataFormat::kImdbDir && fs::is_directory(path, ec)) {
     throw IoError(path + ": is a directory; format " + cfg.format + " reads one file (a folder of aclImdb "
                   "reviews is format imdb_dir)");
   }
@@ -534,19 +522,19 @@ std::vector<TextExample> read_texts(const DataConfig& cfg, const std::string& pa
   ReadReport& rep = report ? *report : local;
   rep = ReadReport{};
   Sink sink(cfg, rep);
-  if (cfg.format == "jsonl") {
+  if (cfg.format == DataFormat::kJsonl) {
     read_jsonl(cfg, path, sink);
-  } else if (cfg.format == "csv") {
+  } else if (cfg.format == DataFormat::kCsv) {
     read_csv(cfg, path, sink);
-  } else if (cfg.format == "lines") {
+  } else if (cfg.format == DataFormat::kLines) {
     read_lines(path, sink);
-  } else if (cfg.format == "imdb_dir") {
+  } else if (cfg.format == DataFormat::kImdbDir) {
     read_imdb_dir(path, sink);
-  } else if (cfg.format == "jigsaw_csv") {
+  } else if (cfg.format == DataFormat::kJigsawCsv) {
     read_jigsaw_csv(cfg, path, sink);
-  } else if (cfg.format == "rtp_jsonl") {
+  } else if (cfg.format == DataFormat::kRtpJsonl) {
     read_rtp_jsonl(path, sink);
-  } else {
+  } else {  // DataFormat::kUciJson, the last one left
     read_uci_json(path, sink);
   }
   if (rep.malformed > 0) {

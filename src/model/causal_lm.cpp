@@ -9,6 +9,7 @@
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/log.h"
+#include "rarlhf/config/config.h"
 #include "rarlhf/model/gpt2.h"
 #include "rarlhf/model/gpt_neox.h"
 #include "rarlhf/model/gptj.h"
@@ -97,10 +98,12 @@ at::Tensor ValueHeadImpl::forward(const at::Tensor& hidden) {
 }
 
 at::ScalarType parse_dtype(const std::string& dtype, const std::string& field) {
-  if (dtype == "float32") return at::kFloat;
-  if (dtype == "bfloat16") return at::kBFloat16;
-  if (dtype == "float16") return at::kHalf;
-  throw ConfigError(field + ": \"" + dtype + "\" is not a dtype; use float32, bfloat16 or float16");
+  using choice::Dtype;
+  if (dtype == Dtype::kFloat32) return at::kFloat;
+  if (dtype == Dtype::kBfloat16) return at::kBFloat16;
+  if (dtype == Dtype::kFloat16) return at::kHalf;
+  throw ConfigError(field + ": \"" + dtype + "\" is not a dtype; use " + Dtype::kFloat32 + ", " + Dtype::kBfloat16 +
+                    " or " + Dtype::kFloat16);
 }
 
 // ---------------------------------------------------------------- policy directories

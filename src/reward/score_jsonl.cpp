@@ -8,12 +8,12 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
-#include <sstream>
 
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/log.h"
 #include "rarlhf/common/strings.h"
+#include "rarlhf/common/text_lines.h"
 
 namespace rarlhf {
 namespace {
@@ -28,7 +28,7 @@ std::string field_text(const Row& row, const std::string& path, const std::strin
       if (row.is_object())
         for (auto it = row.begin(); it != row.end(); ++it) present += (present.empty() ? "" : ", ") + it.key();
       throw IoError(where + ": no field '" + path + "' (fields: " + present +
-                    "); name the text field with --field or --prompt-field/--response-field");
+                    "); name the field that holds the text (or the prompt and response fields)");
     }
     cur = &(*cur)[part];
   }
@@ -42,16 +42,15 @@ std::vector<double> score_jsonl(RewardModel& reward, const std::string& in_path,
                                 const ScoreJsonlSpec& spec) {
   const bool pair = !spec.prompt_field.empty() || !spec.response_field.empty();
   if (pair && (spec.prompt_field.empty() || spec.response_field.empty()))
-    throw ConfigError("--prompt-field and --response-field go together; give both, or --field alone");
-  if (spec.input != "prompt+response" && spec.input != "response")
-    throw ConfigError("reward.input: \"" + spec.input + "\" is unknown; use prompt+response or response");
+    throw ConfigError("score: a prompt field and a response field go together; name both, or one text field");
+  using choice::RewardInput;
+  if (spec.input != RewardInput::kPromptResponse && spec.input != RewardInput::kResponse)
+    throw ConfigError("reward.input: \"" + spec.input + "\" is unknown; use " + RewardInput::kPromptResponse + " or " +
+                      RewardInput::kResponse);
 
-  std::istringstream in(read_file(in_path));
   std::vector<Row> rows;
   std::vector<std::string> texts;
-  std::string line;
-  for (int64_t lineno = 1; std::getline(in, line); ++lineno) {
-    if (trim(line).empty()) continue;
+  for_each_line(read_file(in_path), [&](int64_t lineno, const std::string& line) {
     const std::string where = in_path + ":" + std::to_string(lineno);
     Row row;
     try {
@@ -62,12 +61,12 @@ std::vector<double> score_jsonl(RewardModel& reward, const std::string& in_path,
     if (!row.is_object()) throw IoError(where + ": not a JSON object; each line must be one JSON object");
     if (pair) {
       std::string response = field_text(row, spec.response_field, where);
-      texts.push_back(spec.input == "response" ? response : field_text(row, spec.prompt_field, where) + response);
+      texts.push_back(spec.input == RewardInput::kResponse ? response : field_text(row, spec.prompt_field, where) + response);
     } else {
       texts.push_back(field_text(row, spec.field, where));
     }
     rows.push_back(std::move(row));
-  }
+  });
   RARLHF_LOG_INFO("scoring {} rows of {} with {}", texts.size(), in_path, reward.describe());
   std::vector<double> scores = reward.score(texts);
   if (scores.size() != texts.size()) throw std::logic_error("reward model returned a wrong number of scores");

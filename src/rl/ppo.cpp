@@ -30,12 +30,13 @@ at::Tensor kl_estimate(const at::Tensor& logprobs, const at::Tensor& ref_logprob
   TORCH_CHECK(logprobs.sizes() == ref_logprobs.sizes(), "kl_estimate: logprobs ", logprobs.sizes(),
               " and ref_logprobs ", ref_logprobs.sizes(), " differ");
   const at::Tensor lp = logprobs.to(at::kFloat), ref = ref_logprobs.to(at::kFloat);
-  if (kl_penalty == "k1") return lp - ref;
-  if (kl_penalty == "k3") {  // Schulman's unbiased, non-negative estimator
+  if (kl_penalty == choice::KlPenalty::kK1) return lp - ref;
+  if (kl_penalty == choice::KlPenalty::kK3) {  // Schulman's unbiased, non-negative estimator
     const at::Tensor d = ref - lp;
     return at::exp(d) - 1.0 - d;
   }
-  throw ConfigError("ppo.kl_penalty: unknown estimator \"" + kl_penalty + "\"; use k1 or k3");
+  throw ConfigError("ppo.kl_penalty: unknown estimator \"" + kl_penalty + "\"; use " + choice::KlPenalty::kK1 +
+                    " or " + choice::KlPenalty::kK3);
 }
 
 at::Tensor per_token_rewards(const at::Tensor& scores, const at::Tensor& logprobs, const at::Tensor& ref_logprobs,

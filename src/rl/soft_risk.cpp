@@ -25,14 +25,16 @@ void check_args(int64_t m, int64_t batch_size, int64_t total_iterations, const R
   if (batch_size < 1) bad("ppo.batch_size", "must be >= 1, got " + std::to_string(batch_size));
   if (total_iterations < 1)
     bad("ppo.total_iterations", "the schedule needs M >= 1, got " + std::to_string(total_iterations) +
-                                    "; set it (or pass --iterations M)");
+                                    "; set it to the number of iterations M");
   if (m < 0) bad("iteration", "must be >= 0, got " + std::to_string(m));
   if (!(risk.alpha > 0.0 && risk.alpha <= 1.0))
     bad("risk.alpha", "must be in (0, 1], got " + std::to_string(risk.alpha));
   if (!(risk.rho > 0.0 && risk.rho <= 1.0)) bad("risk.rho", "must be in (0, 1], got " + std::to_string(risk.rho));
   if (risk.n < 0) bad("risk.n", "must be >= 0, got " + std::to_string(risk.n));
-  if (risk.schedule != "paper" && risk.schedule != "legacy")
-    bad("risk.schedule", "unknown schedule \"" + risk.schedule + "\"; use paper or legacy");
+  using choice::RiskSchedule;
+  if (risk.schedule != RiskSchedule::kPaper && risk.schedule != RiskSchedule::kLegacy)
+    bad("risk.schedule", "unknown schedule \"" + risk.schedule + "\"; use " + RiskSchedule::kPaper + " or " +
+                             RiskSchedule::kLegacy);
 }
 
 }  // namespace
@@ -44,7 +46,7 @@ int64_t soft_risk_keep_count(int64_t m, int64_t batch_size, int64_t total_iterat
   const int64_t k_min = std::min(B, ceil_tolerant(risk.alpha * static_cast<double>(B)));
   const double drop = static_cast<double>(m - risk.n);
   double frac = 0.0;  // the kept fraction before the max(alpha, .) floor
-  if (risk.schedule == "paper") {
+  if (risk.schedule == choice::RiskSchedule::kPaper) {
     const int64_t end = ceil_tolerant(risk.rho * static_cast<double>(total_iterations));  // ceil(rho*M)
     if (m >= end) return k_min;                                                      // Eq. 10
     // Here n < m < end, so end - n >= 2: no division by zero.

@@ -710,7 +710,7 @@ BpeTokenizer BpeTokenizer::from_dir(const std::string& dir) {
     return BpeTokenizer(m);
   }
   throw IoError(dir + ": no tokenizer.json, vocab.json + merges.txt, or encoder.json + vocab.bpe; "
-                "set model.tokenizer (or --tokenizer) to a GPT-2 tokenizer folder (scripts/fetch_assets.sh installs one in assets/gpt2)");
+                "set model.tokenizer to a GPT-2 tokenizer folder (scripts/fetch_assets.sh installs one in assets/gpt2)");
 }
 
 std::vector<int64_t> BpeTokenizer::encode(const std::string& text) const {

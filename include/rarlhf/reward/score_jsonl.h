@@ -14,7 +14,7 @@ struct ScoreJsonlSpec {
   std::string field = "text";   // used when prompt_field/response_field are empty
   std::string prompt_field;     // with response_field: score prompt + response
   std::string response_field;
-  std::string input = "prompt+response";  // reward.input: prompt+response | response
+  std::string input = choice::RewardInput::kPromptResponse;  // as reward.input
 };
 
 // Reads `in_path`, scores every non-blank line, writes rows + "score" to out_path atomically
