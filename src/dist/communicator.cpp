@@ -288,23 +288,6 @@ void Communicator::all_reduce_sum(at::Tensor& t) {
 #endif
 }
 
-void Communicator::all_reduce_max(at::Tensor& t) {
-  if (world_ <= 1) return;
-#if RARLHF_HAVE_GLOO || RARLHF_HAVE_NCCL
-  TORCH_CHECK(t.is_contiguous(), "all_reduce_max: tensor must be contiguous");
-  if (needs_staging(t, device_)) {
-    at::Tensor d = t.to(device_);
-    all_reduce_max(d);
-    t.copy_(d);
-    return;
-  }
-  std::vector<at::Tensor> v{t};
-  c10d::AllreduceOptions o;
-  o.reduceOp = c10d::ReduceOp::MAX;
-  impl_->wait(impl_->pg->allreduce(v, o), "all-reduce");
-#endif
-}
-
 at::Tensor Communicator::all_gather(const at::Tensor& t) {
   if (world_ <= 1) return t;
 #if RARLHF_HAVE_GLOO || RARLHF_HAVE_NCCL

@@ -67,8 +67,6 @@ class Communicator {
   // In place, element-wise sum over ranks. `t` contiguous; a tensor on another device than the
   // group's (a CPU tensor under NCCL) is staged through the group's device.
   void all_reduce_sum(at::Tensor& t);
-  // In place, element-wise max over ranks.
-  void all_reduce_max(at::Tensor& t);
   // Concatenation along dim 0 of every rank's `t` in rank order; every rank passes the same shape.
   at::Tensor all_gather(const at::Tensor& t);
   // In place: every rank gets root's values.
