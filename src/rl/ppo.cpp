@@ -117,7 +117,6 @@ PpoLoss ppo_loss(const at::Tensor& logprobs, const at::Tensor& old_logprobs, con
   const at::Tensor n = m.sum();
   PpoLoss out;
   if (n.item<double>() <= 0.0) {  // every episode of this minibatch was dropped by the risk selection
-    out.empty_mask = true;
     out.loss = (logprobs.sum() + values.sum()) * 0.0;
     return out;
   }
@@ -147,7 +146,6 @@ PpoLoss ppo_loss(const at::Tensor& logprobs, const at::Tensor& old_logprobs, con
                                .cpu();
   const double* s = stats.data_ptr<double>();
   out.stats = {s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]};
-  out.over_ratio_threshold = cfg.ratio_threshold > 0.0 && out.stats.ratio_mean > cfg.ratio_threshold;
   return out;
 }
 

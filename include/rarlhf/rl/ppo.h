@@ -43,11 +43,11 @@ struct PpoLossStats {
   double policy_entropy = 0;               // masked mean of `entropy`; 0 when none was given
   double ratio_mean = 0, ratio_max = 0;    // over kept tokens
 };
+// Whether to skip a minibatch (no kept token, mean ratio above ppo.ratio_threshold) is the trainer's
+// call: it decides from counts and statistics summed over every rank, which one rank's loss lacks.
 struct PpoLoss {
   at::Tensor loss;          // pg_loss + vf_coef * vf_loss, scalar; 0 (graph-connected) when the mask is empty
-  PpoLossStats stats;
-  bool over_ratio_threshold = false;  // ratio_mean > cfg.ratio_threshold (> 0): the trainer skips this minibatch
-  bool empty_mask = false;            // no kept token in this minibatch (all episodes dropped): skip it
+  PpoLossStats stats;       // all 0 when the mask is empty
 };
 // logprobs, values: current policy / value head, with grad; old_*: from the rollout; all [B, R].
 // Policy: max(-A * ratio, -A * clip(ratio, 1 +- clip_range)); value: 0.5 * max((v - G)^2,
