@@ -76,7 +76,7 @@ if(RARLHF_CUDA_LANG)
   file(GLOB RARLHF_CU_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/kernels/*.cu)
   if(RARLHF_CU_SOURCES)
     add_library(rarlhf_cuda_kernels STATIC ${RARLHF_CU_SOURCES})
-    target_include_directories(rarlhf_cuda_kernels PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
+    # The .cu files include only src/kernels/cuda_kernels.h (beside them) and CUDA's own headers.
     target_compile_options(rarlhf_cuda_kernels PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -lineinfo>)
     if(TORCH_CUDA_LIBRARIES)
       set(RARLHF_CUDA_KERNELS_LINKED 1)

@@ -4,7 +4,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
-#include "rarlhf/kernels/cuda_kernels.h"
+#include "cuda_kernels.h"
 
 namespace {
 

@@ -4,8 +4,8 @@
 #include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAGuard.h>
 
+#include "cuda_kernels.h"
 #include "kernels_internal.h"
-#include "rarlhf/kernels/cuda_kernels.h"
 
 namespace rarlhf::kernels_detail {
 namespace {

@@ -1,7 +1,8 @@
 /* CUDA twins of the kernels in ops.h: raw pointers and a void* stream (a cudaStream_t), no torch,
  * so nvcc compiles them against any LibTorch. Each returns a cudaError_t as int (0 = success);
  * rarlhf_cuda_error_string turns it into text. Callers (the src/kernels/<op>_cuda.cpp wrappers) check shapes.
- * Logits rows are addressed as [D0, D1, V] with element strides s0, s1 (last dim contiguous). */
+ * Logits rows are addressed as [D0, D1, V] with element strides s0, s1 (last dim contiguous).
+ * Private to src/kernels: everything else reaches the kernels through ops.h. */
 #pragma once
 #include <stdint.h>
 
