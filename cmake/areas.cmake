@@ -31,21 +31,28 @@ function(rarlhf_area area)
   set(RARLHF_AREA_TARGETS ${RARLHF_AREA_TARGETS} rarlhf_${area} CACHE INTERNAL "")
 endfunction()
 
-# tests/<area>/*.cpp -> test_<area>; tests/cuda -> test_cuda (CTest label "cuda").
+# tests/<area>/*.cpp -> test_<area>; tests/cuda -> test_cuda (CTest label "cuda"). tests/support/*.cpp
+# (temp dirs, a tiny policy, fake rewards: "support/....h") is a library linked into every one.
 # DISCOVERY_MODE PRE_TEST: a crashing test binary is a failed test, not a failed build.
 function(rarlhf_tests)
+  file(GLOB support_srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/support/*.cpp)
+  add_library(rarlhf_test_support STATIC ${support_srcs})
+  target_link_libraries(rarlhf_test_support PUBLIC rarlhf_core GTest::gtest)
+  target_include_directories(rarlhf_test_support PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/tests)
+  target_compile_definitions(rarlhf_test_support PRIVATE RARLHF_SOURCE_DIR="${CMAKE_CURRENT_SOURCE_DIR}")
+  rarlhf_warnings(rarlhf_test_support)
   file(GLOB dirs LIST_DIRECTORIES true ${CMAKE_CURRENT_SOURCE_DIR}/tests/*)
   foreach(dir ${dirs})
-    if(NOT IS_DIRECTORY ${dir})
+    get_filename_component(area ${dir} NAME)
+    if(NOT IS_DIRECTORY ${dir} OR area STREQUAL "support")
       continue()
     endif()
-    get_filename_component(area ${dir} NAME)
     file(GLOB srcs CONFIGURE_DEPENDS ${dir}/*.cpp)
     if(NOT srcs)
       continue()
     endif()
     add_executable(test_${area} ${srcs})
-    target_link_libraries(test_${area} PRIVATE rarlhf_core GTest::gtest_main)
+    target_link_libraries(test_${area} PRIVATE rarlhf_test_support rarlhf_core GTest::gtest_main)
     target_include_directories(test_${area} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/tests)
     target_compile_definitions(test_${area} PRIVATE
       RARLHF_SOURCE_DIR="${CMAKE_CURRENT_SOURCE_DIR}"

@@ -6,7 +6,7 @@
 
 #include "rarlhf/common/error.h"
 #include "rarlhf/data/dataset.h"
-#include "test_util.h"
+#include "support/temp_dir.h"
 
 namespace rarlhf {
 namespace {

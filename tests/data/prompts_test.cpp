@@ -9,7 +9,7 @@
 #include "rarlhf/text/bpe_tokenizer.h"
 #include "rarlhf/common/error.h"
 #include "rarlhf/data/prompts.h"
-#include "test_util.h"
+#include "support/temp_dir.h"
 
 namespace rarlhf {
 namespace {

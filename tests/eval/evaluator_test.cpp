@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "rarlhf/common/error.h"
@@ -18,6 +19,9 @@
 #include "rarlhf/eval/evaluator.h"
 #include "rarlhf/model/gpt2.h"
 #include "rarlhf/text/bpe_tokenizer.h"
+#include "support/fake_rewards.h"
+#include "support/temp_dir.h"
+#include "support/tiny_policy.h"
 
 using namespace rarlhf;
 namespace fs = std::filesystem;
@@ -32,19 +36,7 @@ const std::string kLexicon = kData + "/sentiment-lexicons/vader_lexicon.txt";
 bool have_assets() { return fs::exists(kTokDir + "/encoder.json") && fs::exists(kLexicon); }
 
 // VADER, recording every batch of texts it is asked to score.
-class CountingReward : public RewardModel {
- public:
-  explicit CountingReward(std::unique_ptr<RewardModel> inner) : inner_(std::move(inner)) {}
-  std::vector<double> score(const std::vector<std::string>& texts) override {
-    seen.insert(seen.end(), texts.begin(), texts.end());
-    return inner_->score(texts);
-  }
-  std::string describe() const override { return inner_->describe(); }
-  std::vector<std::string> seen;
-
- private:
-  std::unique_ptr<RewardModel> inner_;
-};
+using CountingReward = rarlhf::testing::RecordingReward;
 
 std::unique_ptr<RewardModel> vader() {
   RewardConfig rc;
@@ -57,19 +49,17 @@ class EvaluatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!have_assets()) GTEST_SKIP() << "../shared/data assets absent";
-    root_ = (fs::temp_directory_path() / ("rarlhf_evaluator_" + std::to_string(::getpid()))).string();
-    fs::remove_all(root_);
-    fs::create_directories(root_);
+    tmp_.emplace("evaluator");
+    root_ = tmp_->path();
     setenv("RARLHF_PLOT_SCRIPT", (std::string(RARLHF_SOURCE_DIR) + "/scripts/plot_eval.py").c_str(), 1);
     // A random 1-layer GPT-2 over the real GPT-2 vocabulary, saved in HF layout.
-    json mc = {{"model_type", "gpt2"}, {"n_layer", 1}, {"n_head", 2}, {"n_embd", 8}, {"n_positions", 64},
-               {"vocab_size", 50257}, {"layer_norm_epsilon", 1e-5}, {"activation_function", "gelu_new"}};
-    torch::manual_seed(0);
-    Policy p;
-    p.lm = Gpt2(Gpt2Config::from_json(mc, "test"));
-    p.value_head = ValueHead(8);
-    model_dir_ = root_ + "/policy";
-    save_policy(p, model_dir_, kTokDir);
+    rarlhf::testing::TinyGpt2 spec;
+    spec.n_layer = 1;
+    spec.n_embd = 8;
+    spec.vocab_size = 50257;
+    spec.bos_eos_id = -1;
+    spec.tokenizer_dir = kTokDir;
+    model_dir_ = rarlhf::testing::write_tiny_gpt2(root_ + "/policy", spec);
     // Twelve prompts: clearly negative, clearly positive and neutral openings.
     const char* texts[][2] = {
         {"This movie was terrible, awful and boring from start to end.", "neg"},
@@ -92,10 +82,6 @@ class EvaluatorTest : public ::testing::Test {
       << json{{"text", "Boring."}, {"label", "neg"}}.dump() << "\n"
       << json{{"text", "Good fun."}, {"label", "pos"}}.dump() << "\n";
   }
-  void TearDown() override {
-    if (!root_.empty()) fs::remove_all(root_);
-  }
-
   Config config() const {
     Config c;
     c.run.name = "tiny";
@@ -123,6 +109,7 @@ class EvaluatorTest : public ::testing::Test {
     return c;
   }
 
+  std::optional<rarlhf::testing::TempDir> tmp_;  // removed with the fixture
   std::string root_, model_dir_;
 };
 
