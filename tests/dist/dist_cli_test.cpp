@@ -18,11 +18,15 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "rarlhf/common/fs.h"
 #include "rarlhf/dist/communicator.h"
 #include "rarlhf/model/gpt2.h"
+#include "support/files.h"
+#include "support/temp_dir.h"
+#include "support/tiny_policy.h"
 
 extern char** environ;
 
@@ -89,19 +93,9 @@ int run(const std::vector<std::string>& argv, const std::map<std::string, std::s
   return wait_for(spawn(argv, env, log), std::chrono::seconds(timeout_s));
 }
 
+// Without the wall-clock and the world-size-dependent keys.
 std::vector<nlohmann::json> read_metrics(const std::string& path) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line);
-    for (auto it = j.begin(); it != j.end();) {
-      const bool drop = it.key().rfind("time/", 0) == 0 || it.key().rfind("dist/", 0) == 0;
-      it = drop ? j.erase(it) : std::next(it);
-    }
-    out.push_back(j);
-  }
-  return out;
+  return rarlhf::testing::read_jsonl(path, {"time/", "dist/"});
 }
 
 // Polls until `path` has `n` lines; false when `pid` exits first or after two minutes.
@@ -132,17 +126,9 @@ class DistCliTest : public ::testing::Test {
   void SetUp() override {
     if (!fs::exists(kTokDir + "/vocab.json") || !fs::exists(kLexicon)) GTEST_SKIP() << "needs ../shared/data";
     if (!fs::exists(kBin)) GTEST_SKIP() << "build the rarlhf target first";
-    root_ = (fs::temp_directory_path() / ("rarlhf_distcli_" + std::to_string(::getpid()))).string();
-    fs::create_directories(root_);
-    // Tiny random GPT-2 over the 21-token toy vocabulary, saved in HF layout.
-    nlohmann::json mc = {{"model_type", "gpt2"}, {"n_layer", 2}, {"n_head", 2}, {"n_embd", 16},
-                         {"n_positions", 64}, {"vocab_size", 21}, {"layer_norm_epsilon", 1e-5},
-                         {"activation_function", "gelu_new"}, {"bos_token_id", 20}, {"eos_token_id", 20}};
-    torch::manual_seed(0);
-    Policy p;
-    p.lm = Gpt2(Gpt2Config::from_json(mc, "test"));
-    p.value_head = ValueHead(16);
-    save_policy(p, root_ + "/policy0", kTokDir);
+    tmp_.emplace("distcli");
+    root_ = tmp_->path();
+    rarlhf::testing::write_tiny_gpt2(root_ + "/policy0");  // over the 21-token toy vocabulary
     std::string prompts;
     for (const char* a : {"low", "newer", "wider", "lower", "new", "wide", "lowest"}) {
       for (const char* b : {" low", " newer wide", " wider", " lower lowest low", " new"}) {
@@ -150,9 +136,6 @@ class DistCliTest : public ::testing::Test {
       }
     }
     write_file_atomic(root_ + "/prompts.txt", prompts);
-  }
-  void TearDown() override {
-    if (!root_.empty()) fs::remove_all(root_);
   }
   // A tiny RA-RLHF config (VADER reward on the response: "low"/"lowest" are negative words).
   std::string write_config(int64_t iterations) {
@@ -173,6 +156,7 @@ class DistCliTest : public ::testing::Test {
   std::vector<std::string> train_cmd(const std::string& cfg, const std::string& out) {
     return {kBin, "train", "--config", cfg, "--set", "run.out_dir=" + out};
   }
+  std::optional<rarlhf::testing::TempDir> tmp_;  // removed with the fixture
   std::string root_;
 };
 

@@ -3,8 +3,6 @@
 // a single trainer; every iteration must select the same episodes (prompt indices, returns, keep
 // mask) and log the same metrics within float tolerance (sums over ranks change rounding only).
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -13,12 +11,17 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <csignal>
+#include <optional>
 #include <thread>
 
 #include "rarlhf/model/gpt2.h"
 #include "rarlhf/common/error.h"
 #include "rarlhf/dist/communicator.h"
 #include "rarlhf/train/ppo_trainer.h"
+#include "support/fake_rewards.h"
+#include "support/files.h"
+#include "support/temp_dir.h"
+#include "support/tiny_policy.h"
 
 using namespace rarlhf;
 namespace fs = std::filesystem;
@@ -29,47 +32,13 @@ const std::string kTokDir = std::string(RARLHF_SOURCE_DIR) + "/../shared/data/ti
 const std::string kLexicon = std::string(RARLHF_SOURCE_DIR) + "/../shared/data/sentiment-lexicons/vader_lexicon.txt";
 
 // A reward with spread: VADER-like word values summed over the response (deterministic, text-only).
-class WordReward : public RewardModel {
- public:
-  std::vector<double> score(const std::vector<std::string>& texts) override {
-    std::vector<double> out;
-    for (const auto& t : texts) {
-      double s = 0;
-      for (auto [w, v] : {std::pair<const char*, double>{" lowest", 1.0}, {" wider", -0.5}, {" newer", 0.25}}) {
-        for (size_t p = t.find(w); p != std::string::npos; p = t.find(w, p + 1)) s += v;
-      }
-      out.push_back(s);
-    }
-    return out;
-  }
-  std::string describe() const override { return "word values"; }
+struct WordReward : rarlhf::testing::WordReward {
+  WordReward() : rarlhf::testing::WordReward({{" lowest", 1.0}, {" wider", -0.5}, {" newer", 0.25}}, "word values") {}
 };
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using rarlhf::testing::free_port;
 
-std::string make_policy_dir(const std::string& root) {
-  const std::string dir = root + "/policy0";
-  nlohmann::json cfg = {{"model_type", "gpt2"}, {"n_layer", 2}, {"n_head", 2}, {"n_embd", 16},
-                        {"n_positions", 64}, {"vocab_size", 21}, {"layer_norm_epsilon", 1e-5},
-                        {"activation_function", "gelu_new"}, {"bos_token_id", 20}, {"eos_token_id", 20}};
-  torch::manual_seed(0);
-  Policy p;
-  p.lm = Gpt2(Gpt2Config::from_json(cfg, "test"));
-  p.value_head = ValueHead(16);
-  save_policy(p, dir, kTokDir);
-  return dir;
-}
+std::string make_policy_dir(const std::string& root) { return rarlhf::testing::write_tiny_gpt2(root + "/policy0"); }
 
 Config tiny_config(const std::string& out_dir, const std::string& model_dir) {
   Config c;
@@ -134,13 +103,11 @@ class DistPpoTest : public ::testing::Test {
     if (!fs::exists(kTokDir + "/vocab.json")) GTEST_SKIP() << "needs ../shared/data/tiny-gpt2-vocab21";
     if (!dist::c10d_available()) GTEST_SKIP() << "this LibTorch has no c10d";
     torch::set_num_threads(1);
-    root_ = (fs::temp_directory_path() / ("rarlhf_distppo_" + std::to_string(::getpid()))).string();
-    fs::create_directories(root_);
+    tmp_.emplace("distppo");
+    root_ = tmp_->path();
     model_ = make_policy_dir(root_);
   }
-  void TearDown() override {
-    if (!root_.empty()) fs::remove_all(root_);
-  }
+  std::optional<rarlhf::testing::TempDir> tmp_;  // removed with the fixture
   std::string root_, model_;
 };
 

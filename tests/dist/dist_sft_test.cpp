@@ -2,22 +2,22 @@
 // micro-batch (5 windows -> 2 + 3, the last window shorter) and must log the same losses and end
 // with the same weights as a single trainer; the two replicas must be bit-identical to each other.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "rarlhf/model/gpt2.h"
 #include "rarlhf/common/fs.h"
 #include "rarlhf/dist/communicator.h"
 #include "rarlhf/train/sft_trainer.h"
+#include "support/files.h"
+#include "support/temp_dir.h"
+#include "support/tiny_policy.h"
 
 using namespace rarlhf;
 namespace fs = std::filesystem;
@@ -26,25 +26,8 @@ namespace {
 
 const std::string kTokDir = std::string(RARLHF_SOURCE_DIR) + "/../shared/data/tiny-gpt2-vocab21";
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-std::vector<nlohmann::json> read_metrics(const std::string& path) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
+using rarlhf::testing::free_port;
+std::vector<nlohmann::json> read_metrics(const std::string& path) { return rarlhf::testing::read_jsonl(path); }
 
 class DistSftTest : public ::testing::Test {
  protected:
@@ -52,17 +35,9 @@ class DistSftTest : public ::testing::Test {
     if (!fs::exists(kTokDir + "/vocab.json")) GTEST_SKIP() << "needs ../shared/data/tiny-gpt2-vocab21";
     if (!dist::c10d_available()) GTEST_SKIP() << "this LibTorch has no c10d";
     torch::set_num_threads(1);
-    root_ = (fs::temp_directory_path() / ("rarlhf_distsft_" + std::to_string(::getpid()))).string();
-    fs::create_directories(root_);
-    nlohmann::json mc = {{"model_type", "gpt2"}, {"n_layer", 2}, {"n_head", 2}, {"n_embd", 16},
-                         {"n_positions", 64}, {"vocab_size", 21}, {"layer_norm_epsilon", 1e-5},
-                         {"activation_function", "gelu_new"}, {"bos_token_id", 20}, {"eos_token_id", 20}};
-    torch::manual_seed(0);
-    Policy p;
-    p.lm = Gpt2(Gpt2Config::from_json(mc, "test"));
-    p.value_head = ValueHead(16);
-    model_ = root_ + "/policy0";
-    save_policy(p, model_, kTokDir);
+    tmp_.emplace("distsft");
+    root_ = tmp_->path();
+    model_ = rarlhf::testing::write_tiny_gpt2(root_ + "/policy0");
     // Patterned token documents (a learnable toy language), packed; the last window is short.
     std::vector<std::vector<int64_t>> docs;
     for (int d = 0; d < 30; ++d) {
@@ -73,9 +48,6 @@ class DistSftTest : public ::testing::Test {
     train_ = pack_sequences(docs, 20, 12);
     if (train_.back().size() == 12) train_.back().resize(7);  // a ragged last window, as packing may leave
     eval_ = pack_sequences({{1, 2, 3, 4, 5, 6}, {7, 8, 9, 10}}, 20, 12);
-  }
-  void TearDown() override {
-    if (!root_.empty()) fs::remove_all(root_);
   }
   Config config(const std::string& out) {
     Config c;
@@ -89,6 +61,7 @@ class DistSftTest : public ::testing::Test {
     c.logging.progress = false;
     return c;
   }
+  std::optional<rarlhf::testing::TempDir> tmp_;  // removed with the fixture
   std::string root_, model_;
   std::vector<std::vector<int64_t>> train_, eval_;
 };
