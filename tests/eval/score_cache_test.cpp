@@ -1,7 +1,6 @@
 // ScoreCache: FNV-1a-128 against published/independently computed vectors, save/load round
 // trip, scorer mismatch, malformed files and score_all's "score each missing text once".
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -9,24 +8,15 @@
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
 #include "rarlhf/eval/score_cache.h"
+#include "support/temp_dir.h"
 
 namespace rarlhf {
 namespace {
 
-// Removes this process's temp folder after the last test.
-struct RemoveTempDir : ::testing::Environment {
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(
-        std::filesystem::temp_directory_path() / ("rarlhf_cache_test_" + std::to_string(::getpid())), ec);
-  }
-};
-[[maybe_unused]] ::testing::Environment* const kRemoveTempDir = ::testing::AddGlobalTestEnvironment(new RemoveTempDir);
-
+// One folder for this binary's files, removed at exit.
 std::string temp_path(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("rarlhf_cache_test_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  static const testing::TempDir dir("cache_test");
+  return dir.path(name);
 }
 
 TEST(ScoreCache, HashIsFnv1a128) {
