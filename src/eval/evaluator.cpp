@@ -122,17 +122,18 @@ std::string default_prompt_cache_path(const Config& cfg, const std::string& rewa
 EvalOutcome run_eval(const Config& cfg, const EvalRequest& req, RewardModel& reward, const at::Device& device) {
   EvalOutcome out;
   out.split = req.split.empty() ? cfg.eval.split : req.split;
-  if (out.split != "test" && out.split != "tail") {
-    throw ConfigError("--split: '" + out.split + "' is unknown; use test or tail");
+  using choice::EvalSplit;
+  if (out.split != EvalSplit::kTest && out.split != EvalSplit::kTail) {
+    throw ConfigError("eval.split: '" + out.split + "' is unknown; use " + EvalSplit::kTest + " or " + EvalSplit::kTail);
   }
   const std::string model_dir = req.model_dir.empty() ? cfg.model.path : req.model_dir;
-  if (model_dir.empty()) throw ConfigError("model.path: empty; set it or pass --model DIR");
+  if (model_dir.empty()) throw ConfigError("model.path: empty; set it to the policy directory to evaluate");
   if (cfg.data.test_path.empty()) throw ConfigError("data.test_path: empty; set it to the evaluation prompts");
   const std::string trained = cfg.run.out_dir + "/policy";
   if (req.model_dir.empty() && file_exists(trained + "/config.json") &&
       fs::path(trained).lexically_normal() != fs::path(model_dir).lexically_normal()) {
     RARLHF_LOG_WARN("eval: evaluating model.path {} (the run's starting policy); this run's trained policy is {}, "
-                    "pass --model {} to evaluate it", model_dir, trained, trained);
+                    "set model.path to {} to evaluate it", model_dir, trained, trained);
   }
   const std::string name = req.name.empty() ? cfg.run.name : req.name;
   out.out_dir = req.out_dir.empty() ? cfg.run.out_dir + "/eval-" + out.split : req.out_dir;
@@ -163,7 +164,7 @@ EvalOutcome run_eval(const Config& cfg, const EvalRequest& req, RewardModel& rew
 
   // 3. Tail split: keep only the tail prompts; their metrics then treat every record as tail.
   EvalConfig metric_cfg = cfg.eval;
-  if (out.split == "tail") {
+  if (out.split == EvalSplit::kTail) {
     TailSplit tail = tail_split(prompt_scores, cfg.eval.tail_threshold, cfg.eval.tail_quantile);
     if (tail.indices.empty()) {
       const auto [lo, hi] = std::minmax_element(prompt_scores.begin(), prompt_scores.end());
@@ -190,7 +191,7 @@ EvalOutcome run_eval(const Config& cfg, const EvalRequest& req, RewardModel& rew
   const std::vector<int64_t> prefix_ids = cfg.eval.prompt_prefix.empty()
                                               ? std::vector<int64_t>{}
                                               : tok.encode(cfg.eval.prompt_prefix);
-  const bool with_prompt = cfg.reward.input == "prompt+response";
+  const bool with_prompt = cfg.reward.input == choice::RewardInput::kPromptResponse;
   const size_t bs = static_cast<size_t>(std::max<int64_t>(1, cfg.generate.batch_size));
   double total_tokens = 0;
   for (size_t start = 0; start < prompts.size(); start += bs) {
@@ -297,7 +298,7 @@ std::string eval_table(const std::vector<nlohmann::json>& evals) {
 }
 
 std::string compare_eval_runs(const std::vector<std::string>& run_dirs, const std::string& out_dir, bool plots) {
-  if (run_dirs.empty()) throw ConfigError("--compare: no eval run folders given");
+  if (run_dirs.empty()) throw ConfigError("compare: no eval run folders given; name at least one");
   std::vector<json> evals;
   for (const auto& d : run_dirs) evals.push_back(read_eval_json(d));
   const std::string table = eval_table(evals);
