@@ -8,9 +8,9 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 
 #include "rarlhf/model/gpt2.h"
 #include "rarlhf/common/error.h"
@@ -19,6 +19,10 @@
 #include "rarlhf/generate/sampler.h"
 #include "rarlhf/rl/soft_risk.h"
 #include "rarlhf/train/ppo_trainer.h"
+#include "support/fake_rewards.h"
+#include "support/files.h"
+#include "support/temp_dir.h"
+#include "support/tiny_policy.h"
 
 using namespace rarlhf;
 namespace fs = std::filesystem;
@@ -27,24 +31,10 @@ namespace {
 
 const std::string kTokDir = std::string(RARLHF_SOURCE_DIR) + "/../shared/data/tiny-gpt2-vocab21";
 
-class CountReward : public RewardModel {
- public:
-  explicit CountReward(double nan_after = -1) : nan_after_(nan_after) {}
-  std::vector<double> score(const std::vector<std::string>& texts) override {
-    std::vector<double> out;
-    for (const auto& t : texts) {
-      double n = 0;
-      for (size_t p = t.find(" lowest"); p != std::string::npos; p = t.find(" lowest", p + 1)) n += 1;
-      out.push_back(n);
-    }
-    if (nan_after_ >= 0 && calls_++ >= nan_after_) out[0] = std::nan("");
-    return out;
-  }
-  std::string describe() const override { return "count(' lowest')"; }
-
- private:
-  double nan_after_;
-  int calls_ = 0;
+// The number of " lowest" in the text; NaN in the first score from call nan_after on.
+struct CountReward : rarlhf::testing::WordReward {
+  explicit CountReward(double nan_after = -1)
+      : rarlhf::testing::WordReward({{" lowest", 1.0}}, "count(' lowest')", nan_after) {}
 };
 
 bool have_assets() { return fs::exists(kTokDir + "/vocab.json"); }
@@ -53,15 +43,7 @@ bool have_assets() { return fs::exists(kTokDir + "/vocab.json"); }
 std::string make_policy_dir(const std::string& root) {
   const std::string dir = root + "/policy0";
   if (fs::exists(dir + "/model.safetensors")) return dir;
-  nlohmann::json cfg = {{"model_type", "gpt2"}, {"n_layer", 2}, {"n_head", 2}, {"n_embd", 16},
-                        {"n_positions", 64}, {"vocab_size", 21}, {"layer_norm_epsilon", 1e-5},
-                        {"activation_function", "gelu_new"}, {"bos_token_id", 20}, {"eos_token_id", 20}};
-  torch::manual_seed(0);
-  Policy p;
-  p.lm = Gpt2(Gpt2Config::from_json(cfg, "test"));
-  p.value_head = ValueHead(16);
-  save_policy(p, dir, kTokDir);
-  return dir;
+  return rarlhf::testing::write_tiny_gpt2(dir);
 }
 
 Config tiny_config(const std::string& out_dir, const std::string& model_dir) {
@@ -106,15 +88,7 @@ std::unique_ptr<PPOTrainer> make_trainer(const Config& c, double nan_after = -1)
 }
 
 std::vector<nlohmann::json> read_metrics(const std::string& path) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line);
-    for (auto it = j.begin(); it != j.end();) it = it.key().rfind("time/", 0) == 0 ? j.erase(it) : std::next(it);
-    out.push_back(j);
-  }
-  return out;
+  return rarlhf::testing::read_jsonl(path, {"time/"});  // wall-clock times differ between runs
 }
 
 class PpoTrainerTest : public ::testing::Test {
@@ -122,13 +96,11 @@ class PpoTrainerTest : public ::testing::Test {
   void SetUp() override {
     if (!have_assets()) GTEST_SKIP() << "needs ../shared/data/tiny-gpt2-vocab21";
     torch::set_num_threads(1);
-    root_ = (fs::temp_directory_path() / ("rarlhf_ppo_" + std::to_string(::getpid()))).string();
-    fs::create_directories(root_);
+    tmp_.emplace("ppo");
+    root_ = tmp_->path();
     model_ = make_policy_dir(root_);
   }
-  void TearDown() override {
-    if (!root_.empty()) fs::remove_all(root_);
-  }
+  std::optional<rarlhf::testing::TempDir> tmp_;  // removed with the fixture
   std::string root_, model_;
 };
 

@@ -6,11 +6,14 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "rarlhf/model/gpt2.h"
 #include "rarlhf/common/signals.h"
 #include "rarlhf/text/bpe_tokenizer.h"
 #include "rarlhf/train/sft_trainer.h"
+#include "support/temp_dir.h"
+#include "support/tiny_policy.h"
 
 using namespace rarlhf;
 namespace fs = std::filesystem;
@@ -18,18 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 const std::string kTokDir = std::string(RARLHF_SOURCE_DIR) + "/../shared/data/tiny-gpt2-vocab21";
 
-std::string make_policy_dir(const std::string& root) {
-  const std::string dir = root + "/policy0";
-  nlohmann::json cfg = {{"model_type", "gpt2"}, {"n_layer", 2}, {"n_head", 2}, {"n_embd", 16},
-                        {"n_positions", 64}, {"vocab_size", 21}, {"layer_norm_epsilon", 1e-5},
-                        {"activation_function", "gelu_new"}, {"bos_token_id", 20}, {"eos_token_id", 20}};
-  torch::manual_seed(0);
-  Policy p;
-  p.lm = Gpt2(Gpt2Config::from_json(cfg, "test"));
-  p.value_head = ValueHead(16);
-  save_policy(p, dir, kTokDir);
-  return dir;
-}
+std::string make_policy_dir(const std::string& root) { return rarlhf::testing::write_tiny_gpt2(root + "/policy0"); }
 
 // Patterned text: "lower newer wider" cycles, so the next word is predictable.
 std::vector<std::vector<int64_t>> docs(const BpeTokenizer& tok, int n, int offset) {
@@ -48,12 +40,9 @@ class SftTest : public ::testing::Test {
   void SetUp() override {
     if (!fs::exists(kTokDir + "/vocab.json")) GTEST_SKIP() << "needs ../shared/data/tiny-gpt2-vocab21";
     torch::set_num_threads(1);
-    root_ = (fs::temp_directory_path() / ("rarlhf_sft_" + std::to_string(::getpid()))).string();
-    fs::create_directories(root_);
+    tmp_.emplace("sft");
+    root_ = tmp_->path();
     model_ = make_policy_dir(root_);
-  }
-  void TearDown() override {
-    if (!root_.empty()) fs::remove_all(root_);
   }
   Config config(const std::string& out) {
     Config c;
@@ -67,6 +56,7 @@ class SftTest : public ::testing::Test {
     c.logging.progress = false;
     return c;
   }
+  std::optional<rarlhf::testing::TempDir> tmp_;  // removed with the fixture
   std::string root_, model_;
 };
 }  // namespace
