@@ -114,7 +114,7 @@ std::unique_ptr<rarlhf::PPOTrainer> make_trainer(const Workload& w, bool custom,
   rarlhf::CausalLm ref = rarlhf::clone_lm(policy.lm);
   policy.lm->eval();
   // Random prompts of exactly w.prompt tokens (no EOS inside): no left padding, like ppo_eager.py.
-  std::vector<rarlhf::TrainPrompt> prompts;
+  std::vector<rarlhf::Prompt> prompts;
   at::Tensor ids = torch::randint(0, gc.vocab_size - 1, {w.batch * 4, w.prompt}, torch::kLong);
   for (int64_t i = 0; i < ids.size(0); ++i) {
     std::vector<int64_t> row(ids[i].data_ptr<int64_t>(), ids[i].data_ptr<int64_t>() + w.prompt);
@@ -212,7 +212,7 @@ int run(int argc, char** argv) {
   int64_t keep[2] = {0, 0}, updates = 0;
   for (int64_t m = 0; m < warmup + iters; ++m) {
     for (int i = 0; i < 2; ++i) {
-      const nlohmann::json rec = trainers[i]->step(m);
+      const nlohmann::json rec = trainers[i]->step(m).record();
       keep[i] = rec.at("risk/keep_count").get<int64_t>();
       updates = rec.at("ppo/updates").get<int64_t>();
       if (m < warmup) continue;
@@ -228,7 +228,7 @@ int run(int argc, char** argv) {
 #ifdef RARLHF_BENCH_HAVE_PROFILER
       {
         torch::autograd::profiler::RecordProfile guard(path);
-        rec = trainers[i]->step(warmup + iters);
+        rec = trainers[i]->step(warmup + iters).record();
       }
 #else
       throw rarlhf::ConfigError("RARLHF_BENCH_PROFILE: this LibTorch has no legacy profiler; unset it");

@@ -76,16 +76,11 @@ void add_generate_command(CLI::App& app) {
         if (ids.back().empty()) throw IoError(*prompts_path + ": prompt " + std::to_string(i + 1) + " is empty");
       }
       auto res = generate(policy.lm, ids, cfg.generate, tok.eos_id(), cfg.run.seed + start);
-      auto resp_t = res.response_ids.to(at::kCPU), mask_t = res.response_mask.to(at::kCPU);
-      auto resp = resp_t.accessor<int64_t, 2>();
-      auto mask = mask_t.accessor<int64_t, 2>();
+      const auto responses = response_tokens(res, /*with_stop=*/true);
+      const auto text_ids = response_tokens(res, /*with_stop=*/false);
       for (size_t b = 0; b < ids.size(); ++b) {
-        std::vector<int64_t> r;
-        for (int64_t t = 0; t < resp_t.size(1) && mask[b][t]; ++t) r.push_back(resp[b][t]);
-        std::vector<int64_t> text_ids = r;
-        if (!text_ids.empty() && text_ids.back() == tok.eos_id()) text_ids.pop_back();
-        nlohmann::json j = {{"prompt", texts[start + b]}, {"response", tok.decode(text_ids)},
-                            {"prompt_ids", ids[b]}, {"response_ids", r}};
+        nlohmann::json j = {{"prompt", texts[start + b]}, {"response", tok.decode(text_ids[b])},
+                            {"prompt_ids", ids[b]}, {"response_ids", responses[b]}};
         lines << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       }
       RARLHF_LOG_INFO("generate: {}/{} prompts", end, texts.size());

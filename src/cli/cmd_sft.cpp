@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/log.h"
+#include "rarlhf/common/random.h"
 #include "rarlhf/common/signals.h"
 #include "rarlhf/data/dataset.h"
 #include "rarlhf/dist/communicator.h"
@@ -32,6 +33,7 @@ void add_sft_command(CLI::App& app) {
   add_config_options(sub, *args);
   sub->add_flag("--resume", *resume, "continue from run.out_dir/checkpoint if it exists");
   sub->callback([args, resume] {
+    install_stop_signal_handlers();  // first: a stop while loading must still end in a checkpoint, not a kill
     Config cfg = load_and_init(*args);
     if (cfg.model.path.empty()) throw ConfigError("model.path: empty; set it to a Hugging Face causal-LM directory");
     if (cfg.data.train_path.empty()) throw ConfigError("data.train_path: empty; set it to the SFT texts");
@@ -49,11 +51,8 @@ void add_sft_command(CLI::App& app) {
     // Hold out eval_fraction of the texts (a seeded shuffle) for the eval loss.
     std::vector<size_t> order(texts.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    uint64_t s = static_cast<uint64_t>(cfg.run.seed) * 0x9E3779B97F4A7C15ULL + 7;
-    for (size_t i = order.size() - 1; i > 0; --i) {
-      s ^= s >> 12, s ^= s << 25, s ^= s >> 27;
-      std::swap(order[i], order[(s * 0x2545F4914F6CDD1DULL) % (i + 1)]);
-    }
+    XorShift64Star rng{static_cast<uint64_t>(cfg.run.seed) * 0x9E3779B97F4A7C15ULL + 7};
+    shuffle_in_place(order, rng);
     const size_t n_eval = cfg.sft.eval_fraction > 0
                               ? std::max<size_t>(1, static_cast<size_t>(cfg.sft.eval_fraction * texts.size()))
                               : 0;
@@ -71,7 +70,6 @@ void add_sft_command(CLI::App& app) {
                        cfg.tokenizer_dir());
     trainer.set_communicator(rank.comm);
     if (*resume && !trainer.resume()) RARLHF_LOG_INFO("sft: no checkpoint in {}; starting afresh", cfg.run.out_dir);
-    install_stop_signal_handlers();
     bool finished = trainer.train();
     RARLHF_LOG_INFO("sft: {} ({}/{} steps) -> {}/policy", finished ? "done" : "stopped", trainer.step(),
                     trainer.total_steps(), cfg.run.out_dir);

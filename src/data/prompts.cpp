@@ -5,31 +5,9 @@
 #include <numeric>
 
 #include "rarlhf/common/error.h"
+#include "rarlhf/common/random.h"
 
 namespace rarlhf {
-namespace {
-
-// splitmix64 (Steele, Lea & Flood 2014): small, fast, and fully specified.
-struct SplitMix64 {
-  uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, n) by rejection (no modulo bias).
-  uint64_t below(uint64_t n) {
-    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-    uint64_t x;
-    do {
-      x = next();
-    } while (x >= limit);
-    return x % n;
-  }
-};
-
-}  // namespace
 
 std::pair<std::vector<int64_t>, std::string> prompt_ids_and_text(const Tokenizer& tok, const std::string& text,
                                                                  int64_t prompt_tokens) {
@@ -146,6 +124,15 @@ std::vector<TextExample> resample_prompt_set(const std::vector<TextExample>& exa
   } catch (const ConfigError& e) {
     throw ConfigError(field + " (" + path + "): " + e.what());
   }
+}
+
+std::vector<Prompt> load_prompts(const DataConfig& cfg, const std::string& path, const Tokenizer& tok, double share,
+                                 const std::string& field, uint64_t seed, ReadReport* report) {
+  const std::vector<TextExample> examples =
+      resample_prompt_set(read_texts(cfg, path, report), cfg, share, field, path, seed);
+  std::vector<Prompt> prompts = build_prompts(examples, tok, cfg.prompt_tokens);
+  if (prompts.empty()) throw IoError(path + ": no text gives a prompt (every text encodes to no token)");
+  return prompts;
 }
 
 }  // namespace rarlhf

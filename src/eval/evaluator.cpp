@@ -148,12 +148,9 @@ EvalOutcome run_eval(const Config& cfg, const EvalRequest& req, RewardModel& rew
   auto tok_ptr = load_tokenizer(tok_dir);
   const Tokenizer& tok = *tok_ptr;
   ReadReport report;
-  auto examples = read_texts(cfg.data, cfg.data.test_path, &report);
   // Class balance first (paper: Jigsaw/RTP test 50/50), then the num_prompts subset of it.
-  examples = resample_prompt_set(examples, cfg.data, cfg.data.test_resample_share, "data.test_resample_share",
-                                 cfg.data.test_path, static_cast<uint64_t>(cfg.run.seed));
-  auto prompts = build_prompts(examples, tok, cfg.data.prompt_tokens);
-  if (prompts.empty()) throw IoError(cfg.data.test_path + ": no text gives a prompt (every text encodes to no token)");
+  auto prompts = load_prompts(cfg.data, cfg.data.test_path, tok, cfg.data.test_resample_share,
+                              "data.test_resample_share", static_cast<uint64_t>(cfg.run.seed), &report);
   prompts = shuffle_select(prompts, static_cast<size_t>(cfg.eval.num_prompts), static_cast<uint64_t>(cfg.run.seed));
   out.test_prompts = static_cast<int64_t>(prompts.size());
   RARLHF_LOG_INFO("eval: {} test prompts from {} ({} rows, {} filtered, {} malformed)", prompts.size(),
@@ -207,22 +204,14 @@ EvalOutcome run_eval(const Config& cfg, const EvalRequest& req, RewardModel& rew
       torch::NoGradGuard no_grad;
       gen = generate(policy.lm, inputs, cfg.generate, tok.eos_id(), static_cast<uint64_t>(cfg.run.seed) + start);
     }
-    at::Tensor resp = gen.response_ids.to(at::kCPU).contiguous();
-    at::Tensor mask = gen.response_mask.to(at::kCPU).to(at::kLong).contiguous();
-    auto ra = resp.accessor<int64_t, 2>();
-    auto ma = mask.accessor<int64_t, 2>();
+    total_tokens += gen.response_mask.sum().item<double>();  // the stop token counts, as in TRL
+    const auto text_ids = response_tokens(gen, /*with_stop=*/false);
     std::vector<std::string> texts;
     for (size_t b = 0; b < inputs.size(); ++b) {
-      std::vector<int64_t> ids;
-      for (int64_t t = 0; t < resp.size(1) && ma[b][t]; ++t) {
-        total_tokens += 1;
-        if (ra[b][t] != tok.eos_id()) ids.push_back(ra[b][t]);  // the EOS token itself is not text
-        else break;
-      }
       const Prompt& p = prompts[start + b];
       GenerationRecord r;
       r.prompt = p.text;
-      r.response = tok.decode(ids);
+      r.response = tok.decode(text_ids[b]);
       r.label = p.label;
       r.prompt_score = prompt_scores[start + b];
       texts.push_back(with_prompt ? r.prompt + r.response : r.response);

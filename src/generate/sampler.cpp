@@ -100,6 +100,7 @@ GenerationResult generate_impl(const CausalLm& model, const std::vector<std::vec
   const at::Tensor stop_ids = at::tensor(stops, at::TensorOptions().dtype(at::kLong)).to(dev);
   const auto long_opts = at::TensorOptions().dtype(at::kLong);
   GenerationResult res;
+  res.stop_ids = stops;
   // [B, P] left-padded prompts: pad = eos, mask 0 on pads.
   at::Tensor qids = at::full({B, P}, eos_id, long_opts), qmask = at::zeros({B, P}, long_opts);
   for (int64_t b = 0; b < B; ++b) {
@@ -184,6 +185,24 @@ GenerationResult generate(const CausalLm& model, const std::vector<std::vector<i
                 std::to_string(prompts.size()) + " prompts");
   }
   return generate_impl(model, prompts, cfg, eos_id, 0, &row_seeds, return_logprobs);
+}
+
+std::vector<std::vector<int64_t>> response_tokens(const GenerationResult& gen, bool with_stop) {
+  const at::Tensor ids = gen.response_ids.to(at::kCPU).to(at::kLong).contiguous();
+  const at::Tensor mask = gen.response_mask.to(at::kCPU).to(at::kLong).contiguous();
+  const auto id = ids.accessor<int64_t, 2>();
+  const auto m = mask.accessor<int64_t, 2>();
+  std::vector<std::vector<int64_t>> out(static_cast<size_t>(ids.size(0)));
+  for (int64_t b = 0; b < ids.size(0); ++b) {
+    std::vector<int64_t>& row = out[static_cast<size_t>(b)];
+    for (int64_t t = 0; t < ids.size(1) && m[b][t] != 0; ++t) row.push_back(id[b][t]);
+    // The mask ends at the first stop token, so only the last token can be one.
+    const auto& stops = gen.stop_ids;
+    if (!with_stop && !row.empty() && std::find(stops.begin(), stops.end(), row.back()) != stops.end()) {
+      row.pop_back();
+    }
+  }
+  return out;
 }
 
 }  // namespace rarlhf

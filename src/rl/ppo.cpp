@@ -23,6 +23,7 @@
 
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/log.h"
+#include "rarlhf/common/random.h"
 
 namespace rarlhf {
 
@@ -79,17 +80,10 @@ RiskSelection select_random_episodes(const at::Tensor& episode_returns, int64_t 
   TORCH_CHECK(k >= 1 && k <= batch, "select_random_episodes: k must be in [1, ", batch, "], got ", k);
   const at::Tensor r = episode_returns.to(at::kDouble).to(at::kCPU).contiguous();
   TORCH_CHECK(at::isfinite(r).all().item<bool>(), "select_random_episodes: returns contain NaN or inf");
-  auto next = [state = seed]() mutable {  // splitmix64 (Steele, Lea, Flood 2014)
-    uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  };
   std::vector<int64_t> order(static_cast<size_t>(batch));
   for (int64_t i = 0; i < batch; ++i) order[static_cast<size_t>(i)] = i;
-  for (int64_t i = batch - 1; i > 0; --i) {  // Fisher-Yates; modulo bias is < 2^-50 for any real B
-    std::swap(order[static_cast<size_t>(i)], order[next() % static_cast<uint64_t>(i + 1)]);
-  }
+  SplitMix64 rng{seed};
+  shuffle_in_place(order, rng);
   at::Tensor keep = at::zeros({batch}, at::TensorOptions().dtype(at::kBool));
   bool* kp = keep.data_ptr<bool>();
   const double* rv = r.data_ptr<double>();

@@ -3,22 +3,21 @@
 #include "rarlhf/train/sft_trainer.h"
 
 #include <torch/torch.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <cmath>
-#include <filesystem>
+#include <cstdio>
 
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/log.h"
 #include "rarlhf/common/metrics.h"
+#include "rarlhf/common/random.h"
+#include "rarlhf/io/checkpoint.h"
 #include "rarlhf/kernels/ops.h"
-#include "rarlhf/common/signals.h"
 #include "rarlhf/train/fused_adam.h"
+#include "rarlhf/train/run_loop.h"
 
 namespace rarlhf {
-namespace fs = std::filesystem;
 
 std::vector<std::vector<int64_t>> pack_sequences(const std::vector<std::vector<int64_t>>& docs,
                                                  int64_t eos, int64_t seq_length) {
@@ -74,12 +73,6 @@ std::pair<at::Tensor, at::Tensor> nll_sum(const CausalLm& lm, const at::Tensor& 
   return {-(lp * m).sum(), m.sum()};
 }
 
-uint64_t mix(uint64_t a, uint64_t b) {
-  uint64_t z = a ^ (b * 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 }  // namespace
 
@@ -129,9 +122,9 @@ int64_t SftTrainer::steps_per_epoch() const {
 std::vector<int64_t> SftTrainer::epoch_order(int64_t epoch) const {
   std::vector<int64_t> order(train_.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
-  uint64_t s = mix(static_cast<uint64_t>(cfg_.run.seed), 1000 + epoch);
+  uint64_t s = derive_seed(static_cast<uint64_t>(cfg_.run.seed), 1000 + epoch);
   for (int64_t i = static_cast<int64_t>(order.size()) - 1; i > 0; --i) {
-    s = mix(s, i);
+    s = derive_seed(s, i);
     std::swap(order[i], order[s % static_cast<uint64_t>(i + 1)]);
   }
   return order;
@@ -144,53 +137,31 @@ double SftTrainer::eval_loss() {
 
 void SftTrainer::save_checkpoint() {
   // Rank 0 writes; the others wait until the checkpoint is complete.
-  if (comm_->is_main()) save_checkpoint_files();
+  if (comm_->is_main()) {
+    write_checkpoint(cfg_.run.out_dir, [this](const std::string& dir) {
+      save_policy(policy_, dir + "/policy", tokenizer_dir_);
+      save_optimizer(*optimizer_, dir + "/optimizer.pt");
+      const nlohmann::json state = {{"step", step_}, {"seed", cfg_.run.seed}, {"windows", train_.size()},
+                                    {"batch_size", cfg_.sft.batch_size}, {"grad_accum", cfg_.sft.grad_accum}};
+      write_file_atomic(dir + "/trainer_state.json", state.dump(2) + "\n");
+    });
+  }
   comm_->barrier();
 }
 
-void SftTrainer::save_checkpoint_files() {
-  const std::string dir = cfg_.run.out_dir + "/checkpoint";
-  const std::string tmp = dir + ".tmp", old = dir + ".old";
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
-  make_dirs(tmp);
-  save_policy(policy_, tmp + "/policy", tokenizer_dir_);
-  torch::save(*optimizer_, tmp + "/optimizer.pt");
-  nlohmann::json st = {{"step", step_}, {"seed", cfg_.run.seed}, {"windows", train_.size()},
-                       {"batch_size", cfg_.sft.batch_size}, {"grad_accum", cfg_.sft.grad_accum}};
-  write_file_atomic(tmp + "/trainer_state.json", st.dump(2) + "\n");
-  fs::remove_all(old, ec);
-  if (fs::exists(dir)) fs::rename(dir, old);
-  fs::rename(tmp, dir);
-  fs::remove_all(old, ec);
-}
-
 bool SftTrainer::resume() {
-  std::string dir = cfg_.run.out_dir + "/checkpoint";
-  if (!fs::exists(dir + "/trainer_state.json")) {
-    dir += ".old";
-    if (!fs::exists(dir + "/trainer_state.json")) return false;
-  }
-  auto st = nlohmann::json::parse(read_file(dir + "/trainer_state.json"));
-  for (auto [key, now] : {std::pair<const char*, int64_t>{"seed", cfg_.run.seed},
-                          {"windows", static_cast<int64_t>(train_.size())},
-                          {"batch_size", cfg_.sft.batch_size},
-                          {"grad_accum", cfg_.sft.grad_accum}}) {
-    if (st.at(key).get<int64_t>() != now) {
-      throw ConfigError(dir + ": checkpoint was written with " + key + "=" +
-                        std::to_string(st.at(key).get<int64_t>()) + ", now " + std::to_string(now) +
-                        "; resume with the same config and data, or use a new run.out_dir");
-    }
-  }
+  const std::string dir = find_checkpoint(cfg_.run.out_dir);
+  if (dir.empty()) return false;
+  const nlohmann::json state = read_trainer_state(dir);
+  expect_same_setting(state, dir, "seed", cfg_.run.seed, "run.seed");
+  expect_same_setting(state, dir, "windows", static_cast<int64_t>(train_.size()), "the number of training windows");
+  expect_same_setting(state, dir, "batch_size", cfg_.sft.batch_size, "sft.batch_size");
+  expect_same_setting(state, dir, "grad_accum", cfg_.sft.grad_accum, "sft.grad_accum");
+  const int64_t step = state_int(state, dir, "step", 0, total_steps());
   Policy saved = load_policy(dir + "/policy", cfg_.model.dtype, device_);
-  {
-    torch::NoGradGuard no_grad;
-    auto dst = policy_.lm->parameters();
-    auto src = saved.lm->parameters();
-    for (size_t i = 0; i < dst.size(); ++i) dst[i].copy_(src[i]);
-  }
-  torch::load(*optimizer_, dir + "/optimizer.pt");
-  step_ = st.at("step").get<int64_t>();
+  copy_parameters(policy_.lm->parameters(), saved.lm->parameters(), dir + "/policy");
+  load_optimizer(*optimizer_, dir + "/optimizer.pt");
+  step_ = step;
   RARLHF_LOG_INFO("sft: resumed from {} at step {}", dir, step_);
   return true;
 }
@@ -201,102 +172,95 @@ at::Tensor SftTrainer::micro_batch_loss(const std::vector<int64_t>& rows) {
   return nll / n.clamp_min(1);
 }
 
-bool SftTrainer::train() {
-  const int64_t total = total_steps();
-  const int64_t spe = steps_per_epoch();
+// Summed NLL of this rank's slice of micro-batch `rows` (sizes differ by at most one window)
+// divided by the micro-batch's global token count: the gradients summed over ranks are then the
+// single-process token mean's. Returns the micro-batch's global mean loss.
+double SftTrainer::distributed_micro_batch(const std::vector<int64_t>& rows, int64_t accum) {
+  const int64_t n = static_cast<int64_t>(rows.size()), world = comm_->world_size(), r = comm_->rank();
+  const std::vector<int64_t> mine(rows.begin() + n * r / world, rows.begin() + n * (r + 1) / world);
+  at::Tensor nll, count;
+  if (!mine.empty()) {
+    auto [ids, mask] = make_batch(train_, mine, device_);
+    std::tie(nll, count) = nll_sum(policy_.lm, ids, mask, true);
+  }
+  at::Tensor sums = torch::tensor({mine.empty() ? 0.0 : nll.item<double>(), mine.empty() ? 0.0 : count.item<double>()},
+                                  torch::TensorOptions().dtype(torch::kDouble).device(device_));
+  comm_->all_reduce_sum(sums);
+  const double total_nll = sums[0].item<double>(), tokens = std::max(1.0, sums[1].item<double>());
+  if (!mine.empty()) (nll / (tokens * static_cast<double>(accum))).backward();
+  return total_nll / tokens;
+}
+
+// Optimiser step `step` (0-based): sft.grad_accum micro-batches of sft.batch_size windows of the
+// epoch's seeded order, their token-mean losses averaged.
+double SftTrainer::optimizer_step(int64_t step, const std::vector<int64_t>& order) {
   const int64_t mb = cfg_.sft.batch_size, accum = cfg_.sft.grad_accum;
+  const int64_t begin = (step % steps_per_epoch()) * mb * accum;
+  optimizer_->zero_grad();
+  double loss_sum = 0;
+  int64_t n_micro = 0;
+  for (int64_t a = 0; a < accum; ++a) {
+    const int64_t s = begin + a * mb;
+    if (s >= static_cast<int64_t>(order.size())) break;
+    const std::vector<int64_t> rows(order.begin() + s, order.begin() + std::min<int64_t>(order.size(), s + mb));
+    if (comm_->distributed()) {
+      loss_sum += distributed_micro_batch(rows, accum);
+    } else {
+      at::Tensor loss = micro_batch_loss(rows);
+      (loss / static_cast<double>(accum)).backward();
+      loss_sum += loss.item<double>();
+    }
+    ++n_micro;
+  }
+  dist::all_reduce_gradients(*comm_, policy_.lm->parameters());
+  const double train_loss = loss_sum / std::max<int64_t>(1, n_micro);
+  if (!std::isfinite(train_loss)) {
+    throw Error("sft step " + std::to_string(step) + ": loss is NaN/inf; stopping (the last "
+                "checkpoint is intact). Try a lower sft.learning_rate");
+  }
+  optimizer_->step();
+  return train_loss;
+}
+
+bool SftTrainer::train() {
+  const int64_t total = total_steps(), spe = steps_per_epoch();
   const int64_t eval_every = cfg_.sft.eval_every > 0 ? cfg_.sft.eval_every : spe;
-  const bool main_rank = comm_->is_main();
   dist::broadcast_parameters(*comm_, policy_.lm->parameters());  // identical replicas
   std::unique_ptr<MetricsWriter> metrics;
-  if (main_rank) metrics = std::make_unique<MetricsWriter>(cfg_.run.out_dir + "/metrics.jsonl", step_, "step");
-  const bool tty = main_rank && cfg_.logging.progress && isatty(STDERR_FILENO);
+  if (comm_->is_main()) metrics = std::make_unique<MetricsWriter>(cfg_.run.out_dir + "/metrics.jsonl", step_, "step");
   if (step_ == 0) {
-    double e0 = eval_loss();
+    const double e0 = eval_loss();
     RARLHF_LOG_INFO("sft: {} windows of {} tokens, {} steps; initial eval loss {:.4f}", train_.size(),
                     cfg_.sft.seq_length, total, e0);
     if (metrics) metrics->write({{"step", 0}, {"loss/eval", e0}});
   }
-  const auto t0 = std::chrono::steady_clock::now();
-  const int64_t first = step_;
   int64_t cached_epoch = -1;
   std::vector<int64_t> order;
-  while (step_ < total) {
-    const int64_t epoch = step_ / spe, in_epoch = step_ % spe;
-    if (epoch != cached_epoch) {
-      order = epoch_order(epoch);
-      cached_epoch = epoch;
-    }
-    optimizer_->zero_grad();
-    double loss_sum = 0;
-    int64_t n_micro = 0;
-    const int64_t begin = in_epoch * mb * accum;
-    for (int64_t a = 0; a < accum; ++a) {
-      const int64_t s = begin + a * mb;
-      if (s >= static_cast<int64_t>(order.size())) break;
-      std::vector<int64_t> rows(order.begin() + s,
-                                order.begin() + std::min<int64_t>(order.size(), s + mb));
-      if (!comm_->distributed()) {
-        at::Tensor loss = micro_batch_loss(rows);
-        (loss / static_cast<double>(accum)).backward();
-        loss_sum += loss.item<double>();
-      } else {
-        // This rank's slice of the micro-batch (sizes differ by at most one window).
-        const int64_t n = static_cast<int64_t>(rows.size()), W = comm_->world_size(), r = comm_->rank();
-        std::vector<int64_t> mine(rows.begin() + n * r / W, rows.begin() + n * (r + 1) / W);
-        at::Tensor nll, cnt;
-        if (!mine.empty()) {
-          auto [ids, mask] = make_batch(train_, mine, device_);
-          std::tie(nll, cnt) = nll_sum(policy_.lm, ids, mask, true);
-        }
-        at::Tensor agg = torch::tensor({mine.empty() ? 0.0 : nll.item<double>(),
-                                        mine.empty() ? 0.0 : cnt.item<double>()},
-                                       torch::TensorOptions().dtype(torch::kDouble).device(device_));
-        comm_->all_reduce_sum(agg);
-        const double g_nll = agg[0].item<double>(), g_cnt = std::max(1.0, agg[1].item<double>());
-        if (!mine.empty()) (nll / (g_cnt * static_cast<double>(accum))).backward();
-        loss_sum += g_nll / g_cnt;
-      }
-      ++n_micro;
-    }
-    dist::all_reduce_gradients(*comm_, policy_.lm->parameters());
-    const double train_loss = loss_sum / std::max<int64_t>(1, n_micro);
-    if (!std::isfinite(train_loss)) {
-      throw Error("sft step " + std::to_string(step_) + ": loss is NaN/inf; stopping (the last "
-                  "checkpoint is intact). Try a lower sft.learning_rate");
-    }
-    optimizer_->step();
-    ++step_;
+  TrainingLoop loop;
+  loop.name = "sft";
+  loop.unit = loop.label = "step";
+  loop.first = step_;
+  loop.total = total;
+  loop.run_unit = [&](int64_t step) {
+    const int64_t epoch = step / spe;
+    if (epoch != cached_epoch) order = epoch_order(epoch), cached_epoch = epoch;
+    const double train_loss = optimizer_step(step, order);
+    step_ = step + 1;
     nlohmann::json rec = {{"step", step_}, {"epoch", epoch}, {"loss/train", train_loss}};
-    if (step_ % eval_every == 0 || step_ == total) rec["loss/eval"] = eval_loss();
+    const bool eval = step_ % eval_every == 0 || step_ == total;
+    if (eval) rec["loss/eval"] = eval_loss();
     if (metrics) metrics->write(rec);
-    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double eta = el / static_cast<double>(step_ - first) * static_cast<double>(total - step_);
-    if (tty) {
-      std::fprintf(stderr, "\r[sft] step %lld/%lld  loss %.4f  ETA %.0fs   ", static_cast<long long>(step_),
-                   static_cast<long long>(total), train_loss, eta);
-      std::fflush(stderr);
-    } else if (rec.contains("loss/eval")) {
-      RARLHF_LOG_INFO("sft: step {}/{} train loss {:.4f} eval loss {:.4f}", step_, total, train_loss,
-                      rec["loss/eval"].get<double>());
+    char text[96];
+    if (eval) {
+      std::snprintf(text, sizeof text, "train loss %.4f  eval loss %.4f", train_loss, rec["loss/eval"].get<double>());
+    } else {
+      std::snprintf(text, sizeof text, "loss %.4f", train_loss);
     }
-    bool stop = g_stop_requested.load();
-    if (comm_->distributed()) stop = comm_->sum(stop ? 1.0 : 0.0) > 0;  // stop together
-    if (stop) {
-      if (tty) std::fprintf(stderr, "\n");
-      save_checkpoint();
-      return false;
-    }
-    if (cfg_.run.save_every > 0 && step_ % cfg_.run.save_every == 0 && step_ < total) save_checkpoint();
-  }
-  if (tty) std::fprintf(stderr, "\n");
-  save_checkpoint();
-  if (main_rank) {
-    save_policy(policy_, cfg_.run.out_dir + "/policy", tokenizer_dir_);
-    write_file_atomic(cfg_.run.out_dir + "/DONE", "steps " + std::to_string(total) + "\n");
-  }
-  comm_->barrier();
-  return true;
+    return UnitReport{text, eval};
+  };
+  loop.save_checkpoint = [this] { save_checkpoint(); };
+  loop.save_final = [this] { save_policy(policy_, cfg_.run.out_dir + "/policy", tokenizer_dir_); };
+  return run_training_loop(cfg_, *comm_, loop);
 }
 
 }  // namespace rarlhf

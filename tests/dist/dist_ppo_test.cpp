@@ -65,7 +65,7 @@ Config tiny_config(const std::string& out_dir, const std::string& model_dir) {
 
 std::unique_ptr<PPOTrainer> make_trainer(const Config& c) {
   BpeTokenizer tok = BpeTokenizer::from_dir(c.model.path);
-  std::vector<TrainPrompt> ps;
+  std::vector<Prompt> ps;
   const char* words[] = {" low", " newer", " wider", " lower", " new", " wide", " lowest"};
   for (const char* a : words) {
     for (const char* b : {" low", " newer wide", " wider", " lower lowest low", " new"}) {
@@ -87,13 +87,14 @@ struct Trace {
 
 void run_steps(PPOTrainer& t, Trace& tr) {
   for (int64_t m = 0; m < t.total_iterations(); ++m) {
-    nlohmann::json r = t.step(m);
+    const IterationResult result = t.step(m);
+    nlohmann::json r = result.record();
     for (auto it = r.begin(); it != r.end();) it = it.key().rfind("time/", 0) == 0 ? r.erase(it) : std::next(it);
     tr.recs.push_back(r);
-    tr.keep.push_back(t.last_keep().clone());
-    tr.returns.push_back(t.last_returns().clone());
-    tr.scores.push_back(t.last_scores().clone());
-    tr.indices.push_back(t.last_prompt_indices());
+    tr.keep.push_back(result.keep.clone());
+    tr.returns.push_back(result.returns.clone());
+    tr.scores.push_back(result.scores.clone());
+    tr.indices.push_back(result.prompt_indices);
   }
 }
 

@@ -184,3 +184,16 @@ TEST(Generate, BadInputsAreConfigErrors) {
   t0.temperature = 0;
   EXPECT_THROW(generate(m, {{1}}, t0, 22, 0), ConfigError);
 }
+
+// response_tokens on a hand-made batch: row 0 stopped at eos 9, row 1 at the model's other eos id
+// 7, row 2 ran to the length limit (its last token is no stop id: nothing dropped).
+TEST(ResponseTokens, DropOnlyTheTokenThatStoppedTheResponse) {
+  GenerationResult gen;
+  gen.response_ids = torch::tensor({3, 9, 9, 4, 5, 7, 1, 2, 6}, torch::kLong).reshape({3, 3});
+  gen.response_mask = torch::tensor({1, 1, 0, 1, 1, 1, 1, 1, 1}, torch::kLong).reshape({3, 3});
+  gen.stop_ids = {9, 7};
+  const auto all = response_tokens(gen, /*with_stop=*/true);
+  const auto text = response_tokens(gen, /*with_stop=*/false);
+  EXPECT_EQ(all, (std::vector<std::vector<int64_t>>{{3, 9}, {4, 5, 7}, {1, 2, 6}}));
+  EXPECT_EQ(text, (std::vector<std::vector<int64_t>>{{3}, {4, 5}, {1, 2, 6}}));
+}

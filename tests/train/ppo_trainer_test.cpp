@@ -65,8 +65,8 @@ Config tiny_config(const std::string& out_dir, const std::string& model_dir) {
   return c;
 }
 
-std::vector<TrainPrompt> prompts(const BpeTokenizer& tok) {
-  std::vector<TrainPrompt> out;
+std::vector<Prompt> prompts(const BpeTokenizer& tok) {
+  std::vector<Prompt> out;
   const char* words[] = {" low", " newer", " wider", " lower", " new", " wide", " lowest"};
   for (const char* a : words) {
     for (const char* b : {" low", " newer", " wider", " lower", " new"}) {
@@ -133,9 +133,10 @@ TEST_F(PpoTrainerTest, RiskKeepsOnlyLowestReturns) {
   c.risk.rho = 0.2;  // ceil(rho * M) = 2: k = ceil(0.25 * 16) = 4 from m = 2 on
   auto t = make_trainer(c);
   for (int64_t m = 0; m < 3; ++m) {
-    nlohmann::json rec = t->step(m);
-    const at::Tensor keep = t->last_keep();
-    const at::Tensor ret = t->last_returns();
+    const IterationResult result = t->step(m);
+    nlohmann::json rec = result.record();
+    const at::Tensor keep = result.keep;
+    const at::Tensor ret = result.returns;
     const int64_t kept = keep.sum().item<int64_t>();
     if (m == 0) {
       EXPECT_EQ(kept, 16);  // warm start: full batch
@@ -258,10 +259,10 @@ TEST_F(PpoTrainerTest, RiskSelectionConcentratesOnTailPrompts) {
     const auto ps = prompts(tok);
     PPOTrainer t(c, ps, std::move(policy), std::move(ref), std::make_unique<TwoTaskReward>(), tok, torch::kCPU);
     for (int64_t m = 0; m < c.ppo.total_iterations; ++m) {
-      t.step(m);
+      const IterationResult result = t.step(m);
       if (m <= c.risk.n) continue;
-      const auto& idx = t.last_prompt_indices();
-      const at::Tensor keep = t.last_keep();
+      const auto& idx = result.prompt_indices;
+      const at::Tensor keep = result.keep;
       for (size_t i = 0; i < idx.size(); ++i) {
         const bool hard = ps[idx[i]].text.rfind(" wide", 0) == 0;
         batch += 1, batch_hard += hard;
@@ -304,9 +305,9 @@ class TailToyReward : public RewardModel {
   std::string describe() const override { return "tail-toy"; }
 };
 
-std::vector<TrainPrompt> tail_toy_prompts(const BpeTokenizer& tok) {
+std::vector<Prompt> tail_toy_prompts(const BpeTokenizer& tok) {
   const int64_t fill[] = {8, 7, 5, 6, 4, 1};  // d i s t r o: no filler can merge into a target word
-  std::vector<TrainPrompt> out;
+  std::vector<Prompt> out;
   for (int i = 0; i < 80; ++i) {
     std::vector<int64_t> ids = {fill[i % 6], fill[(i / 6 + i) % 6], i < 68 ? kLowTok : kWiderTok};
     out.push_back({tok.decode(ids), ids});
@@ -316,7 +317,7 @@ std::vector<TrainPrompt> tail_toy_prompts(const BpeTokenizer& tok) {
 
 // A random 2-layer GPT-2 (n_embd 32) warmed up for 100 Adam steps of teacher forcing on sampled
 // continuations (easy: " lowest" with p 0.6, else uniform; hard: uniform with " lowest" -> " newer").
-std::string make_tail_toy_policy(const std::string& root, const std::vector<TrainPrompt>& ps) {
+std::string make_tail_toy_policy(const std::string& root, const std::vector<Prompt>& ps) {
   const std::string dir = root + "/tail_toy_sft";
   if (fs::exists(dir + "/model.safetensors")) return dir;
   nlohmann::json cfg = {{"model_type", "gpt2"}, {"n_layer", 2}, {"n_head", 2}, {"n_embd", 32},
@@ -331,7 +332,7 @@ std::string make_tail_toy_policy(const std::string& root, const std::vector<Trai
   for (int step = 0; step < 100; ++step) {
     std::vector<at::Tensor> rows;
     for (int b = 0; b < 32; ++b) {
-      const TrainPrompt& q = ps[torch::randint(static_cast<int64_t>(ps.size()), {1}).item<int64_t>()];
+      const Prompt& q = ps[torch::randint(static_cast<int64_t>(ps.size()), {1}).item<int64_t>()];
       const bool hard = q.ids[2] == kWiderTok;
       std::vector<int64_t> ids = q.ids;
       for (int t = 0; t < 6; ++t) {
@@ -361,7 +362,7 @@ struct TailEval {
 };
 
 // 8 sampled responses per prompt (640 episodes), one fixed sampling seed for every policy.
-TailEval eval_tail_toy(const CausalLm& lm, const std::vector<TrainPrompt>& ps, const GenerateConfig& gc,
+TailEval eval_tail_toy(const CausalLm& lm, const std::vector<Prompt>& ps, const GenerateConfig& gc,
                        const BpeTokenizer& tok) {
   std::vector<std::vector<int64_t>> queries;
   for (int rep = 0; rep < 8; ++rep)
@@ -412,7 +413,7 @@ struct TailKept {
 
 // Trains the warmed-up tail-toy policy with `c` (same initial weights and torch seed for every
 // variant, so runs differ only in what `c` changes) and evaluates the result.
-TailEval train_tail_toy(const Config& c, const std::string& sft, const std::vector<TrainPrompt>& ps,
+TailEval train_tail_toy(const Config& c, const std::string& sft, const std::vector<Prompt>& ps,
                         const BpeTokenizer& tok, TailKept* kept = nullptr) {
   torch::manual_seed(1);
   Policy policy = load_policy(sft, "float32", torch::kCPU);
@@ -420,10 +421,10 @@ TailEval train_tail_toy(const Config& c, const std::string& sft, const std::vect
   PPOTrainer t(c, ps, std::move(policy), std::move(ref), std::make_unique<TailToyReward>(), tok, torch::kCPU);
   int64_t hard = 0;
   for (int64_t m = 0; m < c.ppo.total_iterations; ++m) {
-    t.step(m);
+    const IterationResult result = t.step(m);
     if (kept == nullptr || m <= c.risk.n) continue;
-    const at::Tensor keep = t.last_keep();  // [B]
-    const auto& idx = t.last_prompt_indices();
+    const at::Tensor keep = result.keep;  // [B]
+    const auto& idx = result.prompt_indices;
     for (size_t i = 0; i < idx.size(); ++i) {
       if (!keep[static_cast<int64_t>(i)].item<bool>()) continue;
       kept->kept += 1;
@@ -456,7 +457,7 @@ TailEval train_tail_toy(const Config& c, const std::string& sft, const std::vect
 // printed, not asserted.
 TEST_F(PpoTrainerTest, RiskOnRaisesTheWorstDecileFasterThanRiskOff) {
   BpeTokenizer tok = BpeTokenizer::from_dir(model_);
-  const std::vector<TrainPrompt> ps = tail_toy_prompts(tok);
+  const std::vector<Prompt> ps = tail_toy_prompts(tok);
   const std::string sft = make_tail_toy_policy(root_, ps);
   const Config base = tail_toy_config(root_ + "/tail_toy", sft);
 
@@ -499,7 +500,7 @@ TEST_F(PpoTrainerTest, RiskOnRaisesTheWorstDecileFasterThanRiskOff) {
 // random stayed at RLHF's (4.89 vs 5.00 over seeds 1-30; lowest 4.55, see the caveat above).
 TEST_F(PpoTrainerTest, RandomSelectionDoesNotRaiseTheWorstDecileAsMuch) {
   BpeTokenizer tok = BpeTokenizer::from_dir(model_);
-  const std::vector<TrainPrompt> ps = tail_toy_prompts(tok);
+  const std::vector<Prompt> ps = tail_toy_prompts(tok);
   const std::string sft = make_tail_toy_policy(root_, ps);
   Config base = tail_toy_config(root_ + "/tail_toy", sft);
   base.risk.enabled = true;
@@ -531,8 +532,11 @@ TEST_F(PpoTrainerTest, RandomSelectionDoesNotRaiseTheWorstDecileAsMuch) {
     EXPECT_GT(e[0].worst_decile, e[1].worst_decile) << "seed " << seed;
     margin_sum += e[0].worst_decile - e[1].worst_decile;
   }
-  // Observed mean margin 2.01 (0.78, 1.36, 3.89). Over all 4060 triples of seeds 1-30, 91% have
-  // every margin > 0 and a mean > 1.0; if the selection were ignored (random == lowest) the margin
+  // Observed mean margin 1.75 (0.55, 0.50, 4.20; worst decile lowest -1.45 / -1.50 / 2.20, random
+  // -2.00 on all three) since random selection draws from derive_seed(seed, m, ·) like every other
+  // stream; with the previous seed*1000003+m stream it was 2.01 (0.78, 1.36, 3.89), and over all
+  // 4060 triples of seeds 1-30 91% had every margin > 0 and a mean > 1.0 (the seed 1-30 figures
+  // above are from that stream too). If the selection were ignored (random == lowest) the margin
   // would be 0 and this fails.
   EXPECT_GT(margin_sum / 3, 1.0);
 }

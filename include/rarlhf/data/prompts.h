@@ -72,4 +72,10 @@ std::vector<TextExample> resample_prompt_set(const std::vector<TextExample>& exa
                                              double share, const std::string& field, const std::string& path,
                                              uint64_t seed);
 
+// A prompt file as training and evaluation use it: read_texts(cfg, path) (which reports malformed
+// rows), resample_prompt_set(share, field), build_prompts(cfg.prompt_tokens). IoError when no text
+// gives a prompt. `report` (optional) receives read_texts' counts.
+std::vector<Prompt> load_prompts(const DataConfig& cfg, const std::string& path, const Tokenizer& tok, double share,
+                                 const std::string& field, uint64_t seed, ReadReport* report = nullptr);
+
 }  // namespace rarlhf

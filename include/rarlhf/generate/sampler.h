@@ -20,7 +20,12 @@ struct GenerationResult {
   at::Tensor response_logprobs;            // [B,R] fp32 log softmax(logits / temperature) of the drawn token,
                                            // before top-k/top-p/EOS suppression; 0 where masked.
                                            // Defined only when requested.
+  std::vector<int64_t> stop_ids;           // the ids that end a response: eos_id, then the model's other eos ids
 };
+
+// Every row's response tokens (those with mask 1), the token that ended it included when
+// `with_stop`; without it they are the ids whose decode is the response text.
+std::vector<std::vector<int64_t>> response_tokens(const GenerationResult& gen, bool with_stop);
 
 // prompts: token ids, each non-empty; P + max_new_tokens must fit n_positions (ConfigError otherwise).
 // A response ends at eos_id or at any of the model's config().eos_token_ids (all suppressed while

@@ -1,9 +1,9 @@
-// PPOTrainer: PPO (RLHF) and RA-RLHF (PPO on the soft-risk-selected worst episodes) for a GPT-2
-// policy with a value head. train() runs iterations m = start..M-1; each iteration is the numbered
-// stages of step() (rollout, score, logprobs, rewards, GAE, risk selection, PPO, KL, log), each one
-// call into rl/ or kernels/. Spec: reference/ra-rlhf.md §1.1-1.3.
+// PPOTrainer: PPO (RLHF) and RA-RLHF (PPO on the soft-risk-selected worst episodes) for any causal
+// LM with a value head. train() runs iterations m = start..M-1; each iteration is step(), the
+// stages of the paper's Algorithm 1 as one call each: rollout, score, old log-probs/values,
+// per-token rewards, GAE, risk selection + whitening, PPO epochs, KL control, metrics.
+// Spec: the RA-RLHF paper (Sun et al., NeurIPS 2024) §4 and Algorithm 1; TRL v0.7 ppo_trainer.py.
 #pragma once
-#include <atomic>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -12,8 +12,8 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
-#include "rarlhf/common/signals.h"
 #include "rarlhf/config/config.h"
+#include "rarlhf/data/prompts.h"
 #include "rarlhf/dist/communicator.h"
 #include "rarlhf/model/causal_lm.h"
 #include "rarlhf/reward/reward.h"
@@ -26,17 +26,68 @@ class Adam;
 
 namespace rarlhf {
 
-struct TrainPrompt {
-  std::string text;            // decoded prompt (what the reward model sees before the response)
-  std::vector<int64_t> ids;    // prompt token ids
+// One iteration's episodes, filled in by the stages of PPOTrainer::step() in order. B is this
+// rank's number of episodes, P the (left-padded) prompt length, R the response length; tensors
+// live on the training device, [B, R] ones are fp32 and 0 off the response tokens.
+struct RolloutBatch {
+  int64_t iteration = 0;
+  std::vector<int64_t> prompts;  // the prompt of every episode of the global batch, in order
+  dist::Shard shard;             // this rank's episodes: [shard.begin, shard.end) of the global batch
+  // rollout()
+  at::Tensor ids;              // [B, P+R] prompt then response tokens
+  at::Tensor attention_mask;   // [B, P+R] long, 1 = real token (0: left padding, after the stop token)
+  at::Tensor response_mask;    // [B, R] 1 on response tokens (the stop token included)
+  int64_t prompt_len = 0;      // P
+  std::vector<std::vector<int64_t>> response_text_ids;  // per episode, what the response text decodes
+  // score_responses()
+  at::Tensor scores;           // [B] reward-model scores
+  // forward_old(): the policy and the frozen reference before the update, no grad
+  at::Tensor logprobs, ref_logprobs, values;  // [B, R]
+  // per_token_rewards() and compute_advantages()
+  at::Tensor rewards, advantages, returns;    // [B, R]
+};
+
+// Which episodes an iteration trains on (stage 6), global over ranks.
+struct EpisodeSelection {
+  int64_t k = 0;                   // soft-risk batch size k(m); B_global with risk off
+  RiskSelection chosen;            // keep [B_global] bool, q-hat, keep count (ties at q-hat kept)
+  at::Tensor episode_returns;      // [B_global] return at the first response action (what is ranked)
+  at::Tensor train_mask;           // [B, R] response_mask of this rank's kept episodes
+};
+
+// What the PPO epochs did (stage 7): means over the optimiser steps taken of the token-weighted
+// minibatch statistics (TRL's *_avg records).
+struct PpoUpdateStats {
+  int64_t updates = 0, skipped = 0;  // skipped: minibatches over ppo.ratio_threshold (no step)
+  PpoLossStats mean;                 // ratio_max unused (0)
+};
+
+// One iteration's outcome; record() is its metrics.jsonl line (TRL's key names where TRL has one).
+struct IterationResult {
+  int64_t iteration = 0;
+  // Global over ranks, in global episode order, on the CPU.
+  std::vector<int64_t> prompt_indices;  // [B_global] the prompts of the batch
+  at::Tensor scores;                    // [B_global] fp32
+  at::Tensor returns;                   // [B_global] return at the first response action
+  at::Tensor keep;                      // [B_global] bool: the episodes PPO trained on
+  at::Tensor sequence_kl;               // [B_global] sum over the response of logprob - ref logprob
+  double beta = 0, beta_next = 0;       // KL coefficient used this iteration, and after its update
+  double kl_kept = 0;                   // mean sequence KL over the kept episodes (what beta adapts to)
+  double response_length = 0;           // mean response tokens per episode
+  int64_t k = 0, world_size = 1;
+  double return_threshold = 0;          // q-hat
+  PpoUpdateStats ppo;
+  std::vector<std::pair<std::string, double>> seconds;  // per stage, in order, then "total"
+
+  nlohmann::json record() const;
 };
 
 class PPOTrainer {
  public:
   // `policy` is trained; `ref` is frozen (its parameters get requires_grad=false).
-  PPOTrainer(Config cfg, std::vector<TrainPrompt> prompts, Policy policy, CausalLm ref,
+  PPOTrainer(Config cfg, std::vector<Prompt> prompts, Policy policy, CausalLm ref,
              std::unique_ptr<RewardModel> reward, std::shared_ptr<const Tokenizer> tokenizer, c10::Device device);
-  PPOTrainer(Config cfg, std::vector<TrainPrompt> prompts, Policy policy, CausalLm ref,
+  PPOTrainer(Config cfg, std::vector<Prompt> prompts, Policy policy, CausalLm ref,
              std::unique_ptr<RewardModel> reward, BpeTokenizer tokenizer, c10::Device device)
       : PPOTrainer(std::move(cfg), std::move(prompts), std::move(policy), std::move(ref), std::move(reward),
                    std::make_shared<const BpeTokenizer>(std::move(tokenizer)), device) {}
@@ -57,33 +108,34 @@ class PPOTrainer {
   // (a checkpoint was written in both cases).
   bool train();
 
-  // One iteration m (exposed for tests): returns its metrics record.
-  nlohmann::json step(int64_t m);
+  // Iteration m: the paper's Algorithm 1, one line per stage.
+  IterationResult step(int64_t m);
 
   int64_t total_iterations() const;
   int64_t iteration() const { return iteration_; }
   double beta() const { return kl_.value(); }
   Policy& policy() { return policy_; }
-  // The keep mask [B] of the last step (tests check which episodes RA-RLHF trained on); these are
-  // global (all ranks' episodes in global order) in a data-parallel run.
-  const at::Tensor& last_keep() const { return last_keep_; }
-  const at::Tensor& last_returns() const { return last_returns_; }
-  const at::Tensor& last_scores() const { return last_scores_; }
-  const std::vector<int64_t>& last_prompt_indices() const { return last_indices_; }
 
   void save_checkpoint();
 
  private:
-  struct Rollout;
-  void save_checkpoint_files();  // rank 0's part of save_checkpoint()
+  // The stages of step(), in order.
+  RolloutBatch rollout(int64_t m);
+  void score_responses(RolloutBatch& batch);
+  void forward_old(RolloutBatch& batch);
+  EpisodeSelection select_episodes(RolloutBatch& batch);
+  PpoUpdateStats ppo_update(const RolloutBatch& batch, const EpisodeSelection& selection);
+  IterationResult update_kl(const RolloutBatch& batch, const EpisodeSelection& selection, double beta);
+
+  // One PPO minibatch (its rows of the global batch): forward, loss, gradients summed over ranks.
+  // Returns false when it was skipped over ppo.ratio_threshold; adds its statistics to `stats`.
+  bool ppo_minibatch(const RolloutBatch& batch, const EpisodeSelection& selection, const at::Tensor& rows,
+                     double minibatch_tokens, PpoUpdateStats& stats);
   std::vector<int64_t> batch_indices(int64_t m) const;
-  // Forward over [query; response]: fp32 logprobs [B,R], values [B,R], optional entropy [B,R].
-  void forward_response(const CausalLm& lm, ValueHead* vhead, const at::Tensor& ids, const at::Tensor& attn,
-                        int64_t prompt_len, at::Tensor* logprobs, at::Tensor* values,
-                        at::Tensor* entropy);
+  void save_checkpoint_files(const std::string& dir);  // rank 0's part of save_checkpoint()
 
   Config cfg_;
-  std::vector<TrainPrompt> prompts_;
+  std::vector<Prompt> prompts_;
   Policy policy_;
   CausalLm ref_;
   std::unique_ptr<RewardModel> reward_;
@@ -92,10 +144,7 @@ class PPOTrainer {
   std::unique_ptr<torch::optim::Adam> optimizer_;
   KlController kl_;
   std::shared_ptr<dist::Communicator> comm_;
-  std::vector<int64_t> order_;  // seeded permutation of the prompts (one pass = M iterations)
   int64_t iteration_ = 0;
-  at::Tensor last_keep_, last_returns_, last_scores_;
-  std::vector<int64_t> last_indices_;
 };
 
 }  // namespace rarlhf

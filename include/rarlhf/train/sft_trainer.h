@@ -48,8 +48,9 @@ class SftTrainer {
   void save_checkpoint();
 
  private:
-  void save_checkpoint_files();
   at::Tensor micro_batch_loss(const std::vector<int64_t>& rows);
+  double distributed_micro_batch(const std::vector<int64_t>& rows, int64_t accum);
+  double optimizer_step(int64_t step, const std::vector<int64_t>& order);
   std::vector<int64_t> epoch_order(int64_t epoch) const;
 
   Config cfg_;

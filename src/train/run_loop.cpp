@@ -1,0 +1,86 @@
+// The training loop shared by SFT and PPO: see include/rarlhf/train/run_loop.h.
+#include "rarlhf/train/run_loop.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "rarlhf/common/error.h"
+#include "rarlhf/common/fs.h"
+#include "rarlhf/common/log.h"
+#include "rarlhf/common/signals.h"
+
+namespace rarlhf {
+namespace {
+
+std::string format_duration(double s) {
+  char buf[32];
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof buf, "%dh%02dm", int(s / 3600), int(std::fmod(s, 3600) / 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%dm%02ds", int(s / 60), int(std::fmod(s, 60)));
+  }
+  return buf;
+}
+
+bool stop_voted(dist::Communicator& comm) {
+  const bool stop = g_stop_requested.load();
+  return comm.distributed() ? comm.sum(stop ? 1.0 : 0.0) > 0 : stop;
+}
+
+}  // namespace
+
+bool run_training_loop(const Config& cfg, dist::Communicator& comm, const TrainingLoop& loop) {
+  const bool tty = comm.is_main() && cfg.logging.progress && isatty(STDERR_FILENO);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t u = loop.first; u < loop.total; ++u) {
+    const UnitReport report = loop.run_unit(u);
+    const int64_t done = u + 1;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double eta = elapsed / static_cast<double>(done - loop.first) * static_cast<double>(loop.total - done);
+    const std::string line = loop.label + " " + std::to_string(done) + "/" + std::to_string(loop.total) + "  " +
+                             report.text + "  ETA " + format_duration(eta);
+    if (tty) {
+      std::fprintf(stderr, "\r[%s] %s   ", loop.name.c_str(), line.c_str());
+      std::fflush(stderr);
+    } else if (report.log) {
+      RARLHF_LOG_INFO("{}: {}", loop.name, line);
+    }
+    if (stop_voted(comm)) {
+      if (tty) std::fprintf(stderr, "\n");
+      RARLHF_LOG_WARN("{}: stop requested; checkpointing at {} {} and exiting", loop.name, loop.unit, done);
+      loop.save_checkpoint();
+      return false;
+    }
+    if (cfg.run.save_every > 0 && done % cfg.run.save_every == 0 && done < loop.total) loop.save_checkpoint();
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  loop.save_checkpoint();
+  if (comm.is_main()) {
+    loop.save_final();
+    write_file_atomic(cfg.run.out_dir + "/DONE", loop.unit + "s " + std::to_string(loop.total) + "\n");
+  }
+  comm.barrier();
+  return true;
+}
+
+void copy_parameters(const std::vector<at::Tensor>& dst, const std::vector<at::Tensor>& src, const std::string& what) {
+  if (dst.size() != src.size()) {
+    throw IoError(what + ": " + std::to_string(src.size()) + " parameter tensors, the model has " +
+                  std::to_string(dst.size()) + "; the checkpoint is from another model");
+  }
+  c10::NoGradGuard no_grad;
+  for (size_t i = 0; i < dst.size(); ++i) {
+    if (!dst[i].sizes().equals(src[i].sizes())) {
+      throw IoError(what + ": parameter " + std::to_string(i) + " has shape " + c10::str(src[i].sizes()) +
+                    ", the model's is " + c10::str(dst[i].sizes()) + "; the checkpoint is from another model");
+    }
+    dst[i].copy_(src[i]);
+  }
+}
+
+}  // namespace rarlhf
