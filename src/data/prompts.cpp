@@ -49,20 +49,6 @@ std::vector<size_t> shuffled_indices(size_t n, uint64_t seed) {
   return idx;
 }
 
-std::pair<std::vector<size_t>, std::vector<size_t>> holdout_split(size_t n, double fraction, uint64_t seed) {
-  if (!(fraction >= 0.0 && fraction < 1.0)) {
-    throw ConfigError("held-out fraction " + std::to_string(fraction) + " must be in [0, 1)");
-  }
-  size_t held = static_cast<size_t>(std::llround(fraction * static_cast<double>(n)));
-  if (fraction > 0.0 && held == 0 && n > 1) held = 1;
-  std::vector<size_t> order = shuffled_indices(n, seed);
-  std::vector<size_t> out(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(held));
-  std::vector<size_t> keep(order.begin() + static_cast<std::ptrdiff_t>(held), order.end());
-  std::sort(out.begin(), out.end());
-  std::sort(keep.begin(), keep.end());
-  return {keep, out};
-}
-
 std::vector<std::string> perplexity_texts(const std::vector<TextExample>& examples, const std::string& label,
                                           int64_t max_chars) {
   std::vector<std::string> out;

@@ -135,21 +135,6 @@ TEST(Prompts, ResamplePromptSetFollowsTheConfig) {
 namespace rarlhf {
 namespace {
 
-TEST(Prompts, HoldoutSplitPartitions) {
-  auto [keep, held] = holdout_split(100, 0.05, 3);
-  EXPECT_EQ(held.size(), 5u);
-  EXPECT_EQ(keep.size(), 95u);
-  std::set<size_t> all(keep.begin(), keep.end());
-  all.insert(held.begin(), held.end());
-  EXPECT_EQ(all.size(), 100u);
-  EXPECT_TRUE(std::is_sorted(held.begin(), held.end()));
-  EXPECT_EQ(holdout_split(100, 0.05, 3).second, held);
-  EXPECT_NE(holdout_split(100, 0.05, 4).second, held);
-  EXPECT_EQ(holdout_split(10, 0.01, 1).second.size(), 1u);  // at least one held out
-  EXPECT_EQ(holdout_split(10, 0.0, 1).second.size(), 0u);
-  EXPECT_THROW(holdout_split(10, 1.0, 1), ConfigError);
-}
-
 TEST(Prompts, PerplexityTextsCutByCodePoints) {
   // Python: "h\u00e9llo w\u00f6rld"[:7] == "h\u00e9llo w"
   std::vector<TextExample> ex = {{"h\xC3\xA9llo w\xC3\xB6rld", "pos", NAN, "", ""},

@@ -47,10 +47,6 @@ std::vector<T> shuffle_select(const std::vector<T>& items, size_t n, uint64_t se
   return out;
 }
 
-// Splits 0..n-1 into (kept, held out) with round(fraction * n) held out (at least 1 when
-// fraction > 0 and n > 1), chosen by a seeded shuffle; both lists ascending. For SFT's eval loss.
-std::pair<std::vector<size_t>, std::vector<size_t>> holdout_split(size_t n, double fraction, uint64_t seed);
-
 // Human reference texts for perplexity (paper §1.7: IMDB positive test reviews cut to their first
 // 1,000 characters, Jigsaw non-toxic test comments cut to 120): keeps label == `label` ("" = all)
 // and cuts each text to max_chars code points (0 = no cut), as Python's text[:max_chars].
