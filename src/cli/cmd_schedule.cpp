@@ -6,7 +6,7 @@
 
 #include "cli.h"
 #include "rarlhf/common/error.h"
-#include "rarlhf/rl/soft_risk_report.h"
+#include "rarlhf/pipeline/soft_risk_report.h"
 
 namespace rarlhf::cli {
 

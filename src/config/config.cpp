@@ -346,6 +346,17 @@ void validate_eval(const EvalConfig& e, const Rules& r) {
   if (e.num_prompts < 0) r.fail("eval.num_prompts", "must be >= 0 (0 = all)");
 }
 
+// pipeline.stages and pipeline.eval_splits are checked as choices; here: every override is a
+// "section.key=VALUE". Whether it makes a valid config is checked by the pipeline, which applies it.
+void validate_pipeline(const PipelineConfig& p, const Rules& r) {
+  for (const auto& [stage, sets] : p.overrides) {
+    for (const auto& s : sets) {
+      if (s.find('=') == std::string::npos || s.find('.') > s.find('='))
+        r.fail("pipeline." + stage, "'" + s + "' is not a \"section.key=VALUE\" override");
+    }
+  }
+}
+
 }  // namespace
 
 void validate(const Config& c) {
@@ -359,24 +370,7 @@ void validate(const Config& c) {
   validate_generate(c.generate, rules);
   validate_reward(c.reward, rules);
   validate_eval(c.eval, rules);
-  auto one_of = [&](const std::string& field, const std::string& v, std::initializer_list<const char*> allowed) {
-    rules.one_of(field, v, std::vector<std::string>(allowed.begin(), allowed.end()));
-  };
-  auto bad = [&](const std::string& field, const std::string& what) { rules.fail(field, what); };
-  for (const auto& st : c.pipeline.stages)
-    one_of("pipeline.stages", st, {"pretrain", "sft", "rlhf", "ra_rlhf", "eval", "compare"});
-  for (const auto& sp : c.pipeline.eval_splits) one_of("pipeline.eval_splits", sp, {"test", "tail"});
-  auto sets_ok = [&](const char* field, const std::vector<std::string>& sets) {
-    for (const auto& s : sets) {
-      if (s.find('=') == std::string::npos || s.find('.') > s.find('='))
-        bad(field, "'" + s + "' is not a \"section.key=VALUE\" override");
-    }
-  };
-  sets_ok("pipeline.pretrain", c.pipeline.pretrain);
-  sets_ok("pipeline.sft", c.pipeline.sft);
-  sets_ok("pipeline.rlhf", c.pipeline.rlhf);
-  sets_ok("pipeline.ra_rlhf", c.pipeline.ra_rlhf);
-  sets_ok("pipeline.eval", c.pipeline.eval);
+  validate_pipeline(c.pipeline, rules);
 }
 
 Config load_config(const std::string& file, const std::vector<std::string>& sets) {

@@ -1,11 +1,9 @@
 // Eval run files and paper-table metrics: see include/rarlhf/eval/report.h.
 #include "rarlhf/eval/report.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <filesystem>
+#include <iomanip>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -14,11 +12,11 @@
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/log.h"
+#include "rarlhf/common/process.h"
 
 namespace rarlhf {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 
 json summary_json(const Summary& s) {
@@ -28,42 +26,15 @@ json summary_json(const Summary& s) {
               {"q75", s.q75},   {"q95", s.q95}};
 }
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
+// $RARLHF_PLOT_SCRIPT names plot_eval.py itself (it predates RARLHF_SCRIPTS_DIR; kept for setups
+// that use it), else the bundled script is looked up like every other.
+std::string plot_eval_script() {
+  if (const char* env = std::getenv("RARLHF_PLOT_SCRIPT")) {
+    if (!file_exists(env))
+      throw IoError(std::string("RARLHF_PLOT_SCRIPT=") + env + ": no such file; point it at scripts/plot_eval.py");
+    return env;
   }
-  return out + "'";
-}
-
-int run_shell(const std::string& cmd) {
-  int rc = std::system(cmd.c_str());
-  if (rc == -1 || !WIFEXITED(rc)) return -1;
-  return WEXITSTATUS(rc);
-}
-
-std::string find_plot_script() {
-  if (const char* env = std::getenv("RARLHF_PLOT_SCRIPT")) return file_exists(env) ? env : "";
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return "";
-  fs::path dir = exe.parent_path();
-  for (const fs::path& rel : {fs::path("../scripts/plot_eval.py"), fs::path("../../scripts/plot_eval.py"),
-                              fs::path("../share/rarlhf/plot_eval.py")}) {
-    fs::path p = (dir / rel).lexically_normal();
-    if (file_exists(p.string())) return p.string();
-  }
-  return "";
-}
-
-std::string find_python() {
-  if (const char* env = std::getenv("RARLHF_PYTHON")) return env;
-  if (file_exists("/usr/bin/python3")) return "/usr/bin/python3";  // Debian's, with python3-matplotlib
-  return "python3";
+  return find_bundled_script("plot_eval.py");
 }
 
 }  // namespace
@@ -197,31 +168,44 @@ std::vector<GenerationRecord> read_generations(const std::string& path) {
   return out;
 }
 
+json read_eval_run_json(const std::string& run_dir) {
+  const std::string path = run_dir + "/eval.json";
+  if (!file_exists(path)) throw IoError(path + ": missing; run `rarlhf eval` for this run first");
+  json j = json::parse(read_file(path), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw IoError(path + ": not a JSON object; re-run `rarlhf eval`");
+  if (!j.contains("name") || !j["name"].is_string()) j["name"] = std::filesystem::path(run_dir).filename().string();
+  return j;
+}
+
+double json_number_at(const json& j, std::initializer_list<const char*> keys) {
+  const json* cur = &j;
+  for (const char* k : keys) {
+    if (!cur->is_object() || !cur->contains(k)) return NAN;
+    cur = &(*cur)[k];
+  }
+  return cur->is_number() ? cur->get<double>() : NAN;
+}
+
+std::string format_cell(double x, int precision) {
+  if (!std::isfinite(x)) return "-";
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(precision) << x;
+  return o.str();
+}
+
 bool plot_eval_runs(const std::vector<std::string>& run_dirs, const std::string& out_dir, double tail_threshold) {
-  std::string script = find_plot_script();
-  if (script.empty()) {
-    RARLHF_LOG_WARN("plots skipped: scripts/plot_eval.py not found; set RARLHF_PLOT_SCRIPT to its path");
-    return false;
-  }
-  std::string python = find_python();
-  if (run_shell(shell_quote(python) + " -c 'import matplotlib' >/dev/null 2>&1") != 0) {
-    RARLHF_LOG_WARN("plots skipped: {} has no matplotlib (apt-get install python3-matplotlib, or set RARLHF_PYTHON)",
-                    python);
-    return false;
-  }
-  std::string cmd = shell_quote(python) + " " + shell_quote(script);
-  for (const auto& d : run_dirs) cmd += " " + shell_quote(d);
-  cmd += " --out " + shell_quote(out_dir);
+  std::vector<std::string> args = run_dirs;
+  args.insert(args.end(), {"--out", out_dir});
   if (std::isfinite(tail_threshold)) {
     std::ostringstream t;
     t.precision(17);
     t << tail_threshold;
-    cmd += " --tail-threshold " + shell_quote(t.str());
+    args.insert(args.end(), {"--tail-threshold", t.str()});
   }
-  cmd += " >/dev/null";
-  int rc = run_shell(cmd);
-  if (rc != 0) {
-    RARLHF_LOG_WARN("plots failed: {} exited with {} (its error is printed above)", script, rc);
+  try {
+    run_plot_script(plot_eval_script(), args, /*quiet=*/true);
+  } catch (const IoError& e) {
+    RARLHF_LOG_WARN("plots skipped: {}", e.what());  // plots are optional; the numbers are written
     return false;
   }
   return true;

@@ -305,31 +305,40 @@ struct LoggingConfig {
   }
 };
 
+// The stages `rarlhf run` knows, in pipeline order. One constant for validation and for the
+// pipeline's stage table (src/pipeline/stages.cpp; tests/pipeline checks that the two agree).
+inline const std::vector<std::string> kPipelineStages = {"pretrain", "sft", "rlhf", "ra_rlhf", "eval", "compare"};
+
 // `rarlhf run`: the experiment as stages, each a run of this binary with its own --set overrides
 // (applied after the chain's model paths, so a stage may override them). Stage outputs go to
 // run.out_dir/<stage>; a stage whose folder has a DONE marker is skipped.
 struct PipelineConfig {
-  std::vector<std::string> stages = {"sft", "rlhf", "ra_rlhf", "eval", "compare"};  // in order; subset of
-                                   // pretrain | sft | rlhf | ra_rlhf | eval | compare
+  std::vector<std::string> stages = {"sft", "rlhf", "ra_rlhf", "eval", "compare"};  // in order; each one of
+                                                                                   // kPipelineStages
   std::vector<std::string> train_files;  // > 0 files: read with data.format, merged into
                                          // run.out_dir/data/train.jsonl = every stage's data.train_path
   std::vector<std::string> test_files;   // likewise -> run.out_dir/data/test.jsonl = data.test_path
-  std::vector<std::string> pretrain;  // --set overrides of each stage ("key=JSON"; "{out_dir}" = run.out_dir)
-  std::vector<std::string> sft;
-  std::vector<std::string> rlhf;
-  std::vector<std::string> ra_rlhf;
-  std::vector<std::string> eval;
+  // --set overrides ("key=JSON"; "{out_dir}" = run.out_dir) keyed by stage: JSON key pipeline.<stage>.
+  // compare has no key of its own: its `eval --compare` runs take the eval stage's.
+  std::map<std::string, std::vector<std::string>> overrides;
   std::vector<std::string> eval_splits = {"test", "tail"};  // eval.split values run for every model
+
+  // The overrides of `stage` as written (no "{out_dir}" substitution); [] when it has none.
+  const std::vector<std::string>& overrides_of(const std::string& stage) const {
+    static const std::vector<std::string> kNone;
+    auto it = overrides.find(stage);
+    return it == overrides.end() ? kNone : it->second;
+  }
   template <class V> void visit_fields(V&& v) {
-    v("stages", stages, "stages run in order: pretrain | sft | rlhf | ra_rlhf | eval | compare");
+    v("stages", stages, "stages run, in this order", kPipelineStages);
     v("train_files", train_files, "files (data.format) merged into the stages' training texts; [] = data.train_path");
     v("test_files", test_files, "files (data.format) merged into the stages' test prompts; [] = data.test_path");
-    v("pretrain", pretrain, "--set overrides of the pretrain stage (sft from scratch)");
-    v("sft", sft, "--set overrides of the sft stage");
-    v("rlhf", rlhf, "--set overrides of the rlhf stage (train, risk off)");
-    v("ra_rlhf", ra_rlhf, "--set overrides of the ra_rlhf stage (train, risk on)");
-    v("eval", eval, "--set overrides of every eval run");
-    v("eval_splits", eval_splits, "eval.split values evaluated for every model");
+    v("pretrain", overrides["pretrain"], "--set overrides of the pretrain stage (sft from scratch)");
+    v("sft", overrides["sft"], "--set overrides of the sft stage");
+    v("rlhf", overrides["rlhf"], "--set overrides of the rlhf stage (train, risk off)");
+    v("ra_rlhf", overrides["ra_rlhf"], "--set overrides of the ra_rlhf stage (train, risk on)");
+    v("eval", overrides["eval"], "--set overrides of every eval run (the compare stage's too)");
+    v("eval_splits", eval_splits, "eval.split values evaluated for every model", choice::EvalSplit::kAll);
   }
 };
 

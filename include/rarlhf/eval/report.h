@@ -6,6 +6,7 @@
 // perplexity (from per-text NLLs the caller computed with the model under test). Torch-free.
 #pragma once
 #include <cmath>
+#include <initializer_list>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <utility>
@@ -58,9 +59,18 @@ void write_eval_run(const std::string& dir, const std::string& name, const std::
 // Reads a generations.jsonl back; IoError naming file:line on a bad row.
 std::vector<GenerationRecord> read_generations(const std::string& path);
 
-// Runs scripts/plot_eval.py over run folders into out_dir. The script is found through
-// $RARLHF_PLOT_SCRIPT, else next to the binary (../scripts, ../../scripts, ../share/rarlhf); the
-// interpreter is $RARLHF_PYTHON, else /usr/bin/python3, else python3. Plots are optional: when
+// An eval run folder's eval.json (an object; "name" filled in from the folder when absent). IoError
+// with the fix when it is missing or not a JSON object.
+nlohmann::json read_eval_run_json(const std::string& run_dir);
+
+// j[a][b]... as a number; NaN when absent or not a number (a split or metric that was not run).
+double json_number_at(const nlohmann::json& j, std::initializer_list<const char*> keys);
+
+// A table cell: x with `precision` decimals, "-" when x is not finite.
+std::string format_cell(double x, int precision = 3);
+
+// Runs scripts/plot_eval.py over run folders into out_dir (common/process.h: run_plot_script). The
+// script is $RARLHF_PLOT_SCRIPT, else found by find_bundled_script. Plots are optional: when
 // Python/matplotlib/the script is missing or fails, logs a warning and returns false.
 bool plot_eval_runs(const std::vector<std::string>& run_dirs, const std::string& out_dir,
                     double tail_threshold = NAN);

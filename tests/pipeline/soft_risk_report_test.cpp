@@ -1,6 +1,6 @@
 // `rarlhf schedule` pieces: the schedule JSON (both rules, where alpha is reached), the table, and
 // the PNG written through scripts/plot_schedule.py (skipped when /usr/bin/python3 lacks matplotlib).
-#include "rarlhf/rl/soft_risk_report.h"
+#include "rarlhf/pipeline/soft_risk_report.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

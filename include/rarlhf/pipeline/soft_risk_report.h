@@ -1,6 +1,6 @@
-// What `rarlhf schedule` prints and plots: the soft-risk schedule k(m) for every iteration as a
-// table or JSON, and a PNG like the paper's risk-schedule figure drawn by scripts/plot_schedule.py
-// (Debian's /usr/bin/python3 + matplotlib). Torch-free.
+// What `rarlhf schedule` prints and plots before a run: the soft-risk schedule k(m) a config gives,
+// for every iteration, as a table or JSON, and a PNG like the paper's risk-schedule figure drawn by
+// scripts/plot_schedule.py (common/process.h). The schedule itself is rl/soft_risk.h. Torch-free.
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -19,10 +19,9 @@ nlohmann::json soft_risk_schedule_json(int64_t batch_size, int64_t total_iterati
 // Fixed-width table: "m  keep_count  alpha_now", one line per iteration, after a header comment.
 std::string soft_risk_schedule_table(const nlohmann::json& schedule);
 
-// Writes a PNG of the schedule by running scripts/plot_schedule.py; throws IoError with the fix
-// when the script, Python or matplotlib is missing or the plot fails. Script lookup: env
-// RARLHF_SCRIPTS_DIR, else ../scripts, ../../scripts, ../share/rarlhf next to the executable.
-// Python: env RARLHF_PYTHON, else /usr/bin/python3, else python3.
+// Writes a PNG of the schedule by running scripts/plot_schedule.py (found by find_bundled_script,
+// run by run_plot_script); IoError naming png_path and the fix when the script, Python or
+// matplotlib is missing or the plot fails.
 void plot_soft_risk_schedule(const nlohmann::json& schedule, const std::string& png_path);
 
 }  // namespace rarlhf

@@ -1,16 +1,15 @@
-// Schedule table / JSON / plot for `rarlhf schedule`; see include/rarlhf/rl/soft_risk_report.h.
-#include "rarlhf/rl/soft_risk_report.h"
+// Schedule table / JSON / plot for `rarlhf schedule`; see include/rarlhf/pipeline/soft_risk_report.h.
+#include "rarlhf/pipeline/soft_risk_report.h"
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
+#include "rarlhf/common/process.h"
 #include "rarlhf/rl/soft_risk.h"
 
 namespace rarlhf {
@@ -65,64 +64,20 @@ std::string soft_risk_schedule_table(const nlohmann::json& s) {
   return out.str();
 }
 
-namespace {
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'')
-      out += "'\\''";
-    else
-      out += c;
-  }
-  return out + "'";
-}
-
-std::string find_script(const std::string& name) {
-  if (const char* env = std::getenv("RARLHF_SCRIPTS_DIR")) {
-    const fs::path p = fs::path(env) / name;
-    if (!file_exists(p.string()))
-      throw IoError("RARLHF_SCRIPTS_DIR=" + std::string(env) + ": no " + name + " there; point it at rarlhf's scripts/");
-    return p.string();
-  }
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    for (const char* rel : {"../scripts/", "../../scripts/", "../share/rarlhf/"}) {
-      const fs::path p = (exe.parent_path() / (std::string(rel) + name)).lexically_normal();
-      if (file_exists(p.string())) return p.string();
-    }
-  }
-  throw IoError(name + ": not found next to the rarlhf executable; set RARLHF_SCRIPTS_DIR to rarlhf's scripts/ folder");
-}
-
-std::string find_python() {
-  if (const char* env = std::getenv("RARLHF_PYTHON")) return env;
-  if (file_exists("/usr/bin/python3")) return "/usr/bin/python3";  // Debian's, with python3-matplotlib
-  return "python3";
-}
-
-}  // namespace
-
 void plot_soft_risk_schedule(const nlohmann::json& schedule, const std::string& png_path) {
-  const std::string script = find_script("plot_schedule.py");
-  const std::string python = find_python();
-  const std::string check = shell_quote(python) + " -c 'import matplotlib' >/dev/null 2>&1";
-  if (std::system(check.c_str()) != 0)
-    throw IoError("--plot: " + python + " cannot import matplotlib; install it (apt-get install python3-matplotlib) "
-                  "or set RARLHF_PYTHON to a Python that has it");
-  // The schedule goes to the script through a temp JSON file next to the PNG.
+  const std::string script = find_bundled_script("plot_schedule.py");
+  // The schedule goes to the script through a temp JSON file next to the PNG, removed either way.
   const fs::path png = fs::absolute(png_path);
   make_dirs(png.parent_path().string());
   const std::string tmp = png.string() + ".schedule.tmp." + std::to_string(::getpid()) + ".json";
   write_file_atomic(tmp, schedule.dump() + "\n");
-  const std::string cmd = shell_quote(python) + " " + shell_quote(script) + " --input " + shell_quote(tmp) +
-                          " --output " + shell_quote(png.string());
-  const int rc = std::system(cmd.c_str());
+  try {
+    run_plot_script(script, {"--input", tmp, "--output", png.string()});
+  } catch (const IoError& e) {
+    std::remove(tmp.c_str());
+    throw IoError(png_path + ": no plot: " + e.what());
+  }
   std::remove(tmp.c_str());
-  if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0)
-    throw IoError(png_path + ": plotting failed (" + script + " exited with " +
-                  std::to_string(rc == -1 || !WIFEXITED(rc) ? -1 : WEXITSTATUS(rc)) + "); see its message above");
 }
 
 }  // namespace rarlhf
