@@ -16,6 +16,7 @@
 #include "rarlhf/common/log.h"
 #include "rarlhf/data/dataset.h"
 #include "rarlhf/data/prompts.h"
+#include "rarlhf/eval/report.h"
 #include "rarlhf/eval/score_cache.h"
 #include "rarlhf/generate/sampler.h"
 #include "rarlhf/model/causal_lm.h"
@@ -27,13 +28,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::string fmt_num(double v, int prec = 3) {
-  if (!std::isfinite(v)) return "-";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", prec, v);
-  return buf;
-}
 
 // Prompt texts -> scores through the on-disk cache; the reward model sees only the misses.
 std::vector<double> cached_prompt_scores(const std::vector<Prompt>& prompts, RewardModel& reward,
@@ -92,25 +86,6 @@ std::vector<TextNll> reference_nll(const Config& cfg, const CausalLm& lm, const 
   return out;
 }
 
-json read_eval_json(const std::string& dir) {
-  const std::string path = dir + "/eval.json";
-  if (!file_exists(path)) throw IoError(path + ": missing; run `rarlhf eval` for this run first");
-  json j = json::parse(read_file(path), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) throw IoError(path + ": not a JSON object; re-run `rarlhf eval`");
-  if (!j.contains("name") || !j["name"].is_string()) j["name"] = fs::path(dir).filename().string();
-  return j;
-}
-
-// j[a][b]... as a number, NaN when absent or not a number.
-double num_at(const json& j, std::initializer_list<const char*> keys) {
-  const json* cur = &j;
-  for (const char* k : keys) {
-    if (!cur->is_object() || !cur->contains(k)) return NAN;
-    cur = &(*cur)[k];
-  }
-  return cur->is_number() ? cur->get<double>() : NAN;
-}
-
 }  // namespace
 
 std::string default_prompt_cache_path(const Config& cfg, const std::string& reward_key) {
@@ -166,7 +141,7 @@ EvalOutcome run_eval(const Config& cfg, const EvalRequest& req, RewardModel& rew
     if (tail.indices.empty()) {
       const auto [lo, hi] = std::minmax_element(prompt_scores.begin(), prompt_scores.end());
       throw ConfigError("eval.tail_threshold: no test prompt has a prompt score <= " +
-                        fmt_num(cfg.eval.tail_threshold) + " (scores " + fmt_num(*lo) + " .. " + fmt_num(*hi) +
+                        format_cell(cfg.eval.tail_threshold) + " (scores " + format_cell(*lo) + " .. " + format_cell(*hi) +
                         " over " + std::to_string(prompts.size()) +
                         " prompts); raise it or set eval.tail_quantile");
     }
@@ -258,18 +233,18 @@ std::string eval_table(const std::vector<nlohmann::json>& evals) {
                                          "Dist-1", "Dist-2", "Dist-3", "resp_tok"};
   std::vector<std::vector<std::string>> rows = {head};
   for (const auto& j : evals) {
-    std::string tail = fmt_num(num_at(j, {"tail", "reward", "mean"}));
-    double tn = num_at(j, {"tail", "count"});
+    std::string tail = format_cell(json_number_at(j, {"tail", "reward", "mean"}));
+    double tn = json_number_at(j, {"tail", "count"});
     if (std::isfinite(tn)) tail += " (" + std::to_string(static_cast<int64_t>(tn)) + ")";
-    const double n = num_at(j, {"generations"});
+    const double n = json_number_at(j, {"generations"});
     rows.push_back({j.value("name", std::string("?")), j.contains("split") && j["split"].is_string()
                                                            ? j["split"].get<std::string>()
                                                            : "-",
                     std::isfinite(n) ? std::to_string(static_cast<int64_t>(n)) : "-",
-                    fmt_num(num_at(j, {"reward", "mean"})), tail, fmt_num(num_at(j, {"cvar", "0.1"})),
-                    fmt_num(num_at(j, {"perplexity", "mean_per_text"}), 2), fmt_num(num_at(j, {"dist", "dist1"})),
-                    fmt_num(num_at(j, {"dist", "dist2"})), fmt_num(num_at(j, {"dist", "dist3"})),
-                    fmt_num(num_at(j, {"response_tokens", "mean"}), 1)});
+                    format_cell(json_number_at(j, {"reward", "mean"})), tail, format_cell(json_number_at(j, {"cvar", "0.1"})),
+                    format_cell(json_number_at(j, {"perplexity", "mean_per_text"}), 2), format_cell(json_number_at(j, {"dist", "dist1"})),
+                    format_cell(json_number_at(j, {"dist", "dist2"})), format_cell(json_number_at(j, {"dist", "dist3"})),
+                    format_cell(json_number_at(j, {"response_tokens", "mean"}), 1)});
   }
   std::vector<size_t> width(head.size(), 0);
   for (const auto& r : rows) {
@@ -289,7 +264,7 @@ std::string eval_table(const std::vector<nlohmann::json>& evals) {
 std::string compare_eval_runs(const std::vector<std::string>& run_dirs, const std::string& out_dir, bool plots) {
   if (run_dirs.empty()) throw ConfigError("compare: no eval run folders given; name at least one");
   std::vector<json> evals;
-  for (const auto& d : run_dirs) evals.push_back(read_eval_json(d));
+  for (const auto& d : run_dirs) evals.push_back(read_eval_run_json(d));
   const std::string table = eval_table(evals);
   make_dirs(out_dir);
   json rows = json::array();
@@ -298,24 +273,24 @@ std::string compare_eval_runs(const std::vector<std::string>& run_dirs, const st
     rows.push_back({{"dir", run_dirs[i]},
                     {"name", j["name"]},
                     {"split", j.value("split", std::string())},
-                    {"reward", num_at(j, {"reward", "mean"})},
-                    {"tail_reward", num_at(j, {"tail", "reward", "mean"})},
-                    {"tail_count", num_at(j, {"tail", "count"})},
-                    {"cvar_0.1", num_at(j, {"cvar", "0.1"})},
-                    {"perplexity", num_at(j, {"perplexity", "mean_per_text"})},
-                    {"dist1", num_at(j, {"dist", "dist1"})},
-                    {"dist2", num_at(j, {"dist", "dist2"})},
-                    {"dist3", num_at(j, {"dist", "dist3"})},
-                    {"response_tokens", num_at(j, {"response_tokens", "mean"})}});
+                    {"reward", json_number_at(j, {"reward", "mean"})},
+                    {"tail_reward", json_number_at(j, {"tail", "reward", "mean"})},
+                    {"tail_count", json_number_at(j, {"tail", "count"})},
+                    {"cvar_0.1", json_number_at(j, {"cvar", "0.1"})},
+                    {"perplexity", json_number_at(j, {"perplexity", "mean_per_text"})},
+                    {"dist1", json_number_at(j, {"dist", "dist1"})},
+                    {"dist2", json_number_at(j, {"dist", "dist2"})},
+                    {"dist3", json_number_at(j, {"dist", "dist3"})},
+                    {"response_tokens", json_number_at(j, {"response_tokens", "mean"})}});
   }
   // NaN (absent) values are written as null by nlohmann::json.
   write_file_atomic(out_dir + "/compare.json", rows.dump(2) + "\n");
   write_file_atomic(out_dir + "/compare.txt", table);
   if (plots) {
     // Draw the tail threshold when all runs used the same threshold rule.
-    double thr = num_at(evals[0], {"tail", "threshold"});
+    double thr = json_number_at(evals[0], {"tail", "threshold"});
     for (const auto& j : evals) {
-      if (num_at(j, {"tail", "threshold"}) != thr || std::isfinite(num_at(j, {"tail", "quantile"}))) thr = NAN;
+      if (json_number_at(j, {"tail", "threshold"}) != thr || std::isfinite(json_number_at(j, {"tail", "quantile"}))) thr = NAN;
     }
     plot_eval_runs(run_dirs, out_dir, thr);
   }

@@ -13,6 +13,7 @@
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/log.h"
 #include "rarlhf/common/process.h"
+#include "rarlhf/common/text_lines.h"
 
 namespace rarlhf {
 namespace {
@@ -129,17 +130,8 @@ void write_eval_run(const std::string& dir, const std::string& name, const std::
 }
 
 std::vector<GenerationRecord> read_generations(const std::string& path) {
-  std::string content = read_file(path);
   std::vector<GenerationRecord> out;
-  size_t pos = 0;
-  int64_t line_no = 0;
-  while (pos < content.size()) {
-    size_t end = content.find('\n', pos);
-    if (end == std::string::npos) end = content.size();
-    std::string line = content.substr(pos, end - pos);
-    pos = end + 1;
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+  for_each_line(read_file(path), [&](int64_t line_no, const std::string& line) {
     std::string where = path + ":" + std::to_string(line_no);
     json j = json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) throw IoError(where + ": not a JSON object; regenerate the eval run");
@@ -164,7 +156,7 @@ std::vector<GenerationRecord> read_generations(const std::string& path) {
     num("prompt_score", r.prompt_score);
     num("reward", r.reward);
     out.push_back(std::move(r));
-  }
+  });
   return out;
 }
 

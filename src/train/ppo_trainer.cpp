@@ -311,7 +311,7 @@ PpoUpdateStats PPOTrainer::ppo_update(const RolloutBatch& batch, const EpisodeSe
       const at::Tensor rows = order.narrow(0, s, std::min(mbs, episodes - s));
       const at::Tensor tokens = row_tokens.index({rows});
       if (tokens.sum().item<double>() <= 0) continue;  // every episode of this minibatch was dropped
-      ppo_minibatch(batch, selection, rows.index({tokens > 0}), tokens.sum().item<double>(), stats);
+      ppo_minibatch(batch, selection, rows.index({tokens > 0}), row_tokens, tokens.sum().item<double>(), stats);
     }
   }
   policy_.lm->eval();
@@ -324,15 +324,15 @@ PpoUpdateStats PPOTrainer::ppo_update(const RolloutBatch& batch, const EpisodeSe
 // summed: the gradient of the single-process masked mean. Skip decisions use the global
 // statistics, so the ranks agree.
 bool PPOTrainer::ppo_minibatch(const RolloutBatch& batch, const EpisodeSelection& selection, const at::Tensor& rows,
-                               double minibatch_tokens, PpoUpdateStats& stats) {
+                               const at::Tensor& row_tokens, double minibatch_tokens, PpoUpdateStats& stats) {
   const dist::Shard& shard = batch.shard;
-  const at::Tensor mine = rows.index({(rows >= shard.begin).logical_and(rows < shard.end)}) - shard.begin;
+  const at::Tensor mine_global = rows.index({(rows >= shard.begin).logical_and(rows < shard.end)});
   optimizer_->zero_grad();
   WeightedLossStats sums;
-  if (mine.numel() > 0) {
-    const at::Tensor r = mine.to(device_);
+  if (mine_global.numel() > 0) {
+    const at::Tensor r = (mine_global - shard.begin).to(device_);
     const at::Tensor mask = selection.train_mask.index({r});
-    const double my_tokens = mask.sum(1).to(at::kDouble).to(at::kCPU).sum().item<double>();
+    const double my_tokens = row_tokens.index({mine_global}).sum().item<double>();
     ResponseForward now = forward_response(policy_.lm, &policy_.value_head, batch.ids.index({r}),
                                            batch.attention_mask.index({r}), batch.prompt_len, true,
                                            cfg_.ppo.custom_kernels);

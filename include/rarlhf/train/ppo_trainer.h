@@ -127,10 +127,11 @@ class PPOTrainer {
   PpoUpdateStats ppo_update(const RolloutBatch& batch, const EpisodeSelection& selection);
   IterationResult update_kl(const RolloutBatch& batch, const EpisodeSelection& selection, double beta);
 
-  // One PPO minibatch (its rows of the global batch): forward, loss, gradients summed over ranks.
-  // Returns false when it was skipped over ppo.ratio_threshold; adds its statistics to `stats`.
+  // One PPO minibatch (its rows of the global batch; row_tokens [B_global] the kept tokens per
+  // episode): forward, loss, gradients summed over ranks. Returns false when it was skipped over
+  // ppo.ratio_threshold; adds its statistics to `stats`.
   bool ppo_minibatch(const RolloutBatch& batch, const EpisodeSelection& selection, const at::Tensor& rows,
-                     double minibatch_tokens, PpoUpdateStats& stats);
+                     const at::Tensor& row_tokens, double minibatch_tokens, PpoUpdateStats& stats);
   std::vector<int64_t> batch_indices(int64_t m) const;
   void save_checkpoint_files(const std::string& dir);  // rank 0's part of save_checkpoint()
 
