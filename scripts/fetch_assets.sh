@@ -5,6 +5,7 @@
 #   assets/uci/{imdb,amazon,yelp}.json       UCI review sentences (npm sentiment@5.0.2, CC BY 4.0)
 # Each tarball and each extracted file is checked against a pinned sha256. Idempotent: verified
 # files are left alone. RARLHF_ASSETS_DIR overrides the folder (default: <repo>/assets).
+#   scripts/fetch_assets.sh --check     exit 0 when every file is present and verified (no npm, no network)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 ASSETS="${RARLHF_ASSETS_DIR:-$ROOT/assets}"
@@ -29,6 +30,14 @@ FILES=(
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 verified() { [ -f "$1" ] && [ "$(sha "$1")" = "$2" ]; }
+
+if [ "${1:-}" = --check ]; then
+  for entry in "${FILES[@]}"; do
+    read -r dest _ _ want <<<"$entry"
+    verified "$ASSETS/$dest" "$want" || exit 1
+  done
+  exit 0
+fi
 
 TARBALLS="$ASSETS/.tarballs"
 mkdir -p "$TARBALLS" || die "cannot create $TARBALLS; set RARLHF_ASSETS_DIR to a writable folder"
