@@ -2,7 +2,7 @@
 // tiny config writes the same metrics as one `rarlhf train` process; a rank killed mid-run makes its
 // peer exit with a one-line error before the collective timeout runs out (no hang); SIGUSR1 to the
 // launcher checkpoints every rank and `--resume` finishes the run; the launcher returns a failing
-// rank's exit code; the Slurm scripts pass shellcheck and their dry runs print a checked command.
+// rank's exit code. (The Slurm scripts: slurm_scripts_test.cpp.)
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -199,53 +199,4 @@ TEST(LaunchLocal, SetsTheRankEnvironment) {
   fs::remove(log);
   EXPECT_NE(out.find("r=0 w=2 l=0 lw=2 a=127.0.0.1 p=23456"), std::string::npos) << out;
   EXPECT_NE(out.find("r=1 w=2 l=1 lw=2 a=127.0.0.1 p=23456"), std::string::npos) << out;
-}
-
-TEST(SlurmScripts, PassShellcheck) {
-  if (std::system("command -v shellcheck >/dev/null 2>&1") != 0) GTEST_SKIP() << "shellcheck not installed";
-  const std::string cmd = "cd '" + kSrc + "' && shellcheck -x scripts/slurm/*.sbatch scripts/slurm/*.sh scripts/launch_local.sh scripts/bench_scaling.sh";
-  EXPECT_EQ(std::system(cmd.c_str()), 0);
-}
-
-TEST(SlurmScripts, DryRunsPrintACheckedCommand) {
-  if (!fs::exists(kBin)) GTEST_SKIP() << "build the rarlhf target first";
-  const std::string log = (fs::temp_directory_path() / ("rarlhf_slurm_" + std::to_string(::getpid()))).string();
-  std::map<std::string, std::string> env = {{"RARLHF_DRY_RUN", "1"}, {"SLURM_JOB_ID", "4242"},
-                                            {"SLURM_SUBMIT_DIR", kSrc}, {"RARLHF_BIN", kBin}};
-  struct Case {
-    std::vector<std::string> args;
-    std::map<std::string, std::string> extra_env;
-    std::vector<std::string> expect;
-  };
-  const std::vector<Case> cases = {
-      {{"scripts/slurm/sft.sbatch", "configs/paper/imdb/sft.json"}, {},
-       {"srun --kill-on-bad-exit=1 ", " sft --config configs/paper/imdb/sft.json ",
-        "run.out_dir=runs/imdb-sft/4242 --resume"}},
-      {{"scripts/slurm/train.sbatch", "configs/paper/jigsaw/ra-rlhf.json", "--set", "ppo.batch_size=256"}, {},
-       {" train --config configs/paper/jigsaw/ra-rlhf.json ", "run.out_dir=runs/jigsaw-ra-rlhf/4242 --resume",
-        "--set ppo.batch_size=256"}},
-      {{"scripts/slurm/eval.sbatch", "configs/paper/imdb/rlhf.json", "--model", "runs/imdb-rlhf/1/policy"}, {},
-       {" eval --config configs/paper/imdb/rlhf.json ", "run.out_dir=runs/imdb-rlhf/4242 --model runs/imdb-rlhf/1/policy"}},
-      {{"scripts/slurm/seeds.sbatch", "train", "configs/paper/imdb/ra-rlhf.json", "--set",
-        "model.path=runs/imdb-sft/9_{seed}/policy"},
-       {{"SLURM_ARRAY_JOB_ID", "4240"}, {"SLURM_ARRAY_TASK_ID", "2"}},
-       {"--set run.seed=2 ", "run.out_dir=runs/imdb-ra-rlhf/4240_2 --resume", "model.path=runs/imdb-sft/9_2/policy"}},
-  };
-  for (const auto& c : cases) {
-    auto e = env;
-    for (const auto& [k, v] : c.extra_env) e[k] = v;
-    std::vector<std::string> argv = {"bash", kSrc + "/" + c.args[0]};
-    argv.insert(argv.end(), c.args.begin() + 1, c.args.end());
-    ASSERT_EQ(run(argv, e, log, 60), 0) << c.args[0] << ": " << read_file(log);
-    const std::string out = read_file(log);
-    for (const auto& s : c.expect) EXPECT_NE(out.find(s), std::string::npos) << c.args[0] << " lacks '" << s << "':\n" << out;
-    EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << "one command line only:\n" << out;
-  }
-  // A config the binary rejects fails the dry run.
-  ASSERT_NE(run({"bash", kSrc + "/scripts/slurm/train.sbatch", "configs/paper/imdb/ra-rlhf.json", "--set",
-                 "ppo.batch_size=-3"},
-                env, log, 60),
-            0);
-  ASSERT_NE(run({"bash", kSrc + "/scripts/slurm/train.sbatch", "configs/no-such.json"}, env, log, 60), 0);
-  fs::remove(log);
 }
