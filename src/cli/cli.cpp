@@ -7,9 +7,9 @@
 #include <ATen/Context.h>
 
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "rarlhf/build_info.h"
+#include "rarlhf/common/cpus.h"
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/log.h"
@@ -28,7 +28,11 @@ void add_config_options(CLI::App* sub, ConfigArgs& args) {
 
 namespace {
 void set_cpu_threads(int64_t n) {
-  if (n <= 0) n = std::max(1u, std::thread::hardware_concurrency());
+  if (n <= 0) {
+    std::string why;
+    n = usable_cpus(read_cpu_limits(), &why);
+    RARLHF_LOG_DEBUG("threads: {} ({})", n, why);
+  }
   at::set_num_threads(static_cast<int>(n));
   // OpenBLAS keeps its own pool: size it too, so the two don't oversubscribe the cores.
   using SetFn = void (*)(int);
