@@ -8,17 +8,19 @@
 #include <c10/core/GradMode.h>
 #include <torch/version.h>
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 
 #include <algorithm>
 #include <cctype>
-#include <thread>
+#include <sstream>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <vector>
 
+#include "rarlhf/common/cpus.h"
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/log.h"
 
@@ -83,35 +85,55 @@ std::string first_slurm_host(const std::string& nodelist) {
   return prefix;
 }
 
+int slurm_master_port(int64_t job_id, int64_t step_id) {
+  return 10000 + static_cast<int>(job_id % 2000) * 10 + static_cast<int>(step_id % 10);
+}
+
 DistEnv detect_env(const std::map<std::string, std::string>& env) {
   DistEnv d;
   constexpr int kMaxWorld = 1 << 20;
-  if (find(env, "WORLD_SIZE") || find(env, "RANK")) {
-    if (!find(env, "WORLD_SIZE") || !find(env, "RANK")) {
-      throw ConfigError(std::string("environment: ") + (find(env, "RANK") ? "RANK" : "WORLD_SIZE") +
-                        " is set but " + (find(env, "RANK") ? "WORLD_SIZE" : "RANK") +
-                        " is not; set both (or neither for a single process)");
+  const bool torchrun = find(env, "WORLD_SIZE") || find(env, "RANK");
+  if (torchrun && (!find(env, "WORLD_SIZE") || !find(env, "RANK"))) {
+    throw ConfigError(std::string("environment: ") + (find(env, "RANK") ? "RANK" : "WORLD_SIZE") +
+                      " is set but " + (find(env, "RANK") ? "WORLD_SIZE" : "RANK") +
+                      " is not; set both (or neither for a single process)");
+  }
+  // srun sets SLURM_STEP_NUM_TASKS / SLURM_STEP_ID in each task; the batch shell has neither but
+  // still carries the job's SLURM_NTASKS: rarlhf started there (not through srun) is one process.
+  const bool slurm_job = find(env, "SLURM_PROCID") && find(env, "SLURM_NTASKS");
+  const bool slurm_step = slurm_job && (find(env, "SLURM_STEP_NUM_TASKS") || find(env, "SLURM_STEP_ID"));
+  const char* world_key = find(env, "SLURM_STEP_NUM_TASKS") ? "SLURM_STEP_NUM_TASKS" : "SLURM_NTASKS";
+  const int slurm_world = slurm_step ? parse_int(env, world_key, 1, kMaxWorld) : 1;
+  // Inside a multi-task srun step Slurm's own values win: a RANK/WORLD_SIZE left in the user's
+  // environment (a .bashrc, an earlier torchrun) would otherwise give every task the same rank. A
+  // launcher started inside a one-task step (launch_local.sh under `srun -n 1`) keeps its RANK/WORLD_SIZE.
+  if (slurm_step && (slurm_world > 1 || !torchrun)) {
+    d.world_size = slurm_world;
+    d.rank = parse_int(env, "SLURM_PROCID", 0, kMaxWorld);
+    d.local_rank = find(env, "SLURM_LOCALID") ? parse_int(env, "SLURM_LOCALID", 0, kMaxWorld) : 0;
+    d.source = "slurm";
+    if (torchrun) {
+      const std::string r = env.at("RANK"), w = env.at("WORLD_SIZE");
+      if (r != std::to_string(d.rank) || w != std::to_string(d.world_size)) {
+        d.warnings.push_back("dist: RANK=" + r + " WORLD_SIZE=" + w + " in the environment disagree with this srun step (" +
+                             "SLURM_PROCID=" + std::to_string(d.rank) + ", " + world_key + "=" +
+                             std::to_string(d.world_size) + "); using Slurm's (unset RANK/WORLD_SIZE in the job script)");
+      }
     }
+  } else if (torchrun) {
     d.world_size = parse_int(env, "WORLD_SIZE", 1, kMaxWorld);
     d.rank = parse_int(env, "RANK", 0, kMaxWorld);
     d.local_rank = find(env, "LOCAL_RANK") ? parse_int(env, "LOCAL_RANK", 0, kMaxWorld) : 0;
     d.source = "torchrun";
-  } else if (find(env, "SLURM_PROCID") && find(env, "SLURM_NTASKS")) {
-    // srun sets SLURM_STEP_NUM_TASKS / SLURM_STEP_ID in each task; the batch shell has neither but
-    // still carries the job's SLURM_NTASKS: rarlhf started there (not through srun) is one process.
-    if (!find(env, "SLURM_STEP_NUM_TASKS") && !find(env, "SLURM_STEP_ID")) {
-      d.source = "slurm-batch";
-    } else {
-      const char* world_key = find(env, "SLURM_STEP_NUM_TASKS") ? "SLURM_STEP_NUM_TASKS" : "SLURM_NTASKS";
-      d.world_size = parse_int(env, world_key, 1, kMaxWorld);
-      d.rank = parse_int(env, "SLURM_PROCID", 0, kMaxWorld);
-      d.local_rank = find(env, "SLURM_LOCALID") ? parse_int(env, "SLURM_LOCALID", 0, kMaxWorld) : 0;
-      d.source = "slurm";
-    }
+  } else if (slurm_job) {
+    d.source = "slurm-batch";
   }
-  for (const char* key : {"LOCAL_WORLD_SIZE", "SLURM_NTASKS_PER_NODE"}) {
+  // Ranks on this node. Slurm writes "2(x3)" for 2 on each of 3 nodes (the leading count is used).
+  std::vector<const char*> local_keys = {"LOCAL_WORLD_SIZE", "SLURM_STEP_TASKS_PER_NODE", "SLURM_NTASKS_PER_NODE"};
+  if (d.source == "slurm") local_keys = {"SLURM_STEP_TASKS_PER_NODE", "SLURM_NTASKS_PER_NODE", "LOCAL_WORLD_SIZE"};
+  for (const char* key : local_keys) {
     if (const auto* v = find(env, key)) {
-      const int n = std::atoi(v->c_str());  // leading integer: Slurm writes "2(x3)" for 2 on each of 3 nodes
+      const int n = std::atoi(v->c_str());
       if (n < 1) throw ConfigError(std::string("environment variable ") + key + "='" + *v + "': expected a positive count");
       d.local_world_size = n;
       break;
@@ -121,17 +143,45 @@ DistEnv detect_env(const std::map<std::string, std::string>& env) {
     throw ConfigError("environment: rank " + std::to_string(d.rank) + " is not below the world size " +
                       std::to_string(d.world_size) + " (" + (d.source == "slurm" ? "SLURM_PROCID/SLURM_NTASKS" : "RANK/WORLD_SIZE") + ")");
   }
-  if (const auto* a = find(env, "MASTER_ADDR")) {
-    d.master_addr = *a;
-  } else if (const auto* nl = find(env, "SLURM_NODELIST")) {
-    d.master_addr = first_slurm_host(*nl);
-  } else if (const auto* jl = find(env, "SLURM_JOB_NODELIST")) {
-    d.master_addr = first_slurm_host(*jl);
+  // Master address: RARLHF_MASTER_ADDR always wins. In a Slurm step, the first host of the step's
+  // node list (rank 0 runs there); a different MASTER_ADDR is reported and ignored. Otherwise
+  // MASTER_ADDR, else the job's first host, else 127.0.0.1.
+  std::string slurm_host;
+  for (const char* key : {"SLURM_STEP_NODELIST", "SLURM_NODELIST", "SLURM_JOB_NODELIST"}) {
+    if (const auto* nl = find(env, key)) {
+      slurm_host = first_slurm_host(*nl);
+      break;
+    }
   }
-  if (find(env, "MASTER_PORT")) {
+  if (const auto* a = find(env, "RARLHF_MASTER_ADDR")) {
+    d.master_addr = *a;
+  } else if (d.source == "slurm" && !slurm_host.empty()) {
+    d.master_addr = slurm_host;
+    if (const auto* m = find(env, "MASTER_ADDR"); m && *m != slurm_host) {
+      d.warnings.push_back("dist: MASTER_ADDR=" + *m + " ignored inside the srun step: rank 0 runs on " + slurm_host +
+                           " (set RARLHF_MASTER_ADDR to choose another address, e.g. a fast interface's name)");
+    }
+  } else if (const auto* m = find(env, "MASTER_ADDR")) {
+    d.master_addr = *m;
+  } else if (!slurm_host.empty()) {
+    d.master_addr = slurm_host;
+  }
+  // Port: RARLHF_MASTER_PORT, else MASTER_PORT, else (Slurm) one derived from the job and step ids,
+  // else 29500.
+  if (find(env, "RARLHF_MASTER_PORT")) {
+    d.master_port = parse_int(env, "RARLHF_MASTER_PORT", 1, 65535);
+  } else if (find(env, "MASTER_PORT")) {
     d.master_port = parse_int(env, "MASTER_PORT", 1, 65535);
   } else if (d.source == "slurm" && find(env, "SLURM_JOB_ID")) {
-    d.master_port = 29500 + parse_int(env, "SLURM_JOB_ID", 0, 2147483647) % 1000;
+    // Lenient: only the port depends on these, and Slurm's special step ids exceed an int.
+    const auto id = [&](const char* key) { return find(env, key) ? std::strtoll(env.at(key).c_str(), nullptr, 10) : 0LL; };
+    d.master_port = slurm_master_port(std::max(0LL, id("SLURM_JOB_ID")), std::max(0LL, id("SLURM_STEP_ID")));
+  }
+  if (const auto* b = find(env, "RARLHF_TCPSTORE_BACKEND")) {
+    if (*b != "auto" && *b != "libuv" && *b != "classic") {
+      throw ConfigError("environment variable RARLHF_TCPSTORE_BACKEND='" + *b + "': expected auto, libuv or classic");
+    }
+    d.store_backend = *b;
   }
   return d;
 }
@@ -170,6 +220,7 @@ struct Communicator::Impl {
 #endif
   std::chrono::milliseconds timeout{0};
   std::string what;
+  std::string store_backend;
 
   // Waits for a collective; a dead or stuck peer becomes an Error naming the operation.
   void wait(const c10::intrusive_ptr<c10d::Work>& work, const char* op) {
@@ -212,17 +263,24 @@ std::shared_ptr<Communicator> Communicator::create(const DistEnv& env, const c10
   try {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
     // LibTorch >= 2.4 asks for the libuv store backend by default; builds without libuv (Debian's
-    // LibTorch 2.6) refuse it. Use the classic backend there, the same protocol on the wire.
+    // LibTorch 2.6) refuse it. "auto" falls back to the classic backend there, the same protocol on
+    // the wire, so ranks of different builds still meet.
+    so.useLibUV = env.store_backend != "classic";
     try {
       im.store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
     } catch (const std::exception& e) {
-      if (std::string(e.what()).find("libuv") == std::string::npos) throw;
+      if (env.store_backend != "auto" || std::string(e.what()).find("libuv") == std::string::npos) throw;
       RARLHF_LOG_DEBUG("TCPStore: this LibTorch has no libuv; using the classic store backend");
       so.useLibUV = false;
       im.store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
     }
+    im.store_backend = so.useLibUV ? "libuv" : "classic";
 #else
+    if (env.store_backend == "libuv") {
+      throw ConfigError("RARLHF_TCPSTORE_BACKEND=libuv: LibTorch " TORCH_VERSION " has only the classic TCPStore");
+    }
     im.store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+    im.store_backend = "classic";
 #endif
   } catch (const std::exception& e) {
     std::string msg = e.what();
@@ -245,7 +303,26 @@ std::shared_ptr<Communicator> Communicator::create(const DistEnv& env, const c10
   } else {
 #if RARLHF_HAVE_GLOO
     auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
-    opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    // GLOO_SOCKET_IFNAME (comma-separated interfaces, as torch.distributed reads it) picks the
+    // network Gloo's pairs connect over; without it Gloo uses the address this host's name
+    // resolves to, which on a cluster node may be a management network or a loopback alias.
+    const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+    if (ifname && *ifname) {
+      std::string list(ifname), name;
+      std::stringstream ss(list);
+      while (std::getline(ss, name, ',')) {
+        if (name.empty()) continue;
+        try {
+          opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(name));
+        } catch (const std::exception& e) {
+          std::string msg = e.what();
+          if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+          throw ConfigError("environment variable GLOO_SOCKET_IFNAME='" + list + "': interface '" + name +
+                            "' cannot be used (" + msg + "); name an interface of this host (ip -br addr)");
+        }
+      }
+    }
+    if (opts->devices.empty()) opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     im.pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, env.rank, env.world_size, opts);
     im.what = "Gloo";
 #else
@@ -253,9 +330,9 @@ std::shared_ptr<Communicator> Communicator::create(const DistEnv& env, const c10
                       " on CPU: this build's LibTorch has no Gloo process group (rebuild with libgloo-dev)");
 #endif
   }
-  RARLHF_LOG_INFO("dist: rank {} of {} (local {}), {} over {}:{} ({} env), timeout {} s", env.rank,
+  RARLHF_LOG_INFO("dist: rank {} of {} (local {}), {} over {}:{} ({} env, {} store), timeout {} s", env.rank,
                   env.world_size, env.local_rank, im.what, env.master_addr, env.master_port, env.source,
-                  timeout.count() / 1000);
+                  im.store_backend, timeout.count() / 1000);
   c->barrier();
   return c;
 #else
@@ -341,9 +418,20 @@ void set_current_cuda_device(int) {}      // no CUDA in this build: nothing to s
 #endif
 }  // namespace detail
 
+int cuda_device_for_rank(int local_rank, int visible, std::string* note) {
+  if (visible <= 0) throw ConfigError("run.device=cuda: no CUDA device is visible to this task (check CUDA_VISIBLE_DEVICES and the job's GPU request)");
+  if (local_rank < visible) return local_rank;
+  if (note) {
+    *note = "dist: local rank " + std::to_string(local_rank) + " sees " + std::to_string(visible) +
+            " CUDA device(s) (its own GPU binding, e.g. --gpus-per-task): using cuda:0";
+  }
+  return 0;
+}
+
 RankSetup setup_rank(const std::string& log_level, int threads, c10::Device device) {
   const DistEnv env = detect_env();
   init_logging(log_level, env.rank, env.world_size);
+  for (const auto& w : env.warnings) RARLHF_LOG_WARN("{}", w);
   if (env.source == "slurm-batch") {
     RARLHF_LOG_WARN("dist: started in a Slurm batch shell, not by srun: running as one process "
                     "(start it with `srun rarlhf ...` for data parallelism over the job's tasks)");
@@ -351,17 +439,23 @@ RankSetup setup_rank(const std::string& log_level, int threads, c10::Device devi
   RankSetup out;
   out.device = device;
   if (env.world_size > 1 && device.is_cuda()) {
-    out.device = c10::Device(c10::kCUDA, env.local_rank);
-    detail::set_current_cuda_device(env.local_rank);
+    std::string note;
+    const int index = cuda_device_for_rank(env.local_rank, static_cast<int>(at::getNumGPUs()), &note);
+    if (!note.empty()) RARLHF_LOG_INFO("{}", note);
+    out.device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
+    detail::set_current_cuda_device(index);
   }
-  if (threads <= 0 && env.local_world_size > 1) {
-    const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-    const int n = std::max(1, static_cast<int>(hw) / env.local_world_size);
+  const CpuLimits limits = read_cpu_limits();
+  if (threads <= 0 && env.local_world_size > 1 && !(env.source == "slurm" && limits.slurm_cpus_per_task)) {
+    std::string why;
+    const int usable = usable_cpus(limits, &why);
+    const int n = std::max(1, usable / env.local_world_size);
     at::set_num_threads(n);
     // OpenBLAS keeps its own pool (see cli.cpp's set_cpu_threads): size it to the same share.
     using SetFn = void (*)(int);
     if (auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
-    RARLHF_LOG_DEBUG("dist: {} local ranks share {} cores: {} threads each", env.local_world_size, hw, n);
+    RARLHF_LOG_DEBUG("dist: {} local ranks share {} usable CPUs ({}): {} threads each", env.local_world_size,
+                     usable, why, n);
   }
   out.comm = Communicator::create(env, out.device);
   return out;

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <set>
+
 #include "rarlhf/common/error.h"
 #include "rarlhf/dist/communicator.h"
 
@@ -37,7 +39,7 @@ TEST(DistEnv, SlurmVariablesAndDerivedMaster) {
   EXPECT_EQ(d.local_rank, 2);
   EXPECT_EQ(d.local_world_size, 3);
   EXPECT_EQ(d.master_addr, "gpu017");
-  EXPECT_EQ(d.master_port, 29500 + 4242 % 1000);
+  EXPECT_EQ(d.master_port, slurm_master_port(4242, 0));
   EXPECT_EQ(d.source, "slurm");
 }
 
@@ -52,10 +54,92 @@ TEST(DistEnv, SlurmStepSizeWinsAndTheBatchShellIsOneProcess) {
   EXPECT_EQ(batch.source, "slurm-batch");
 }
 
-TEST(DistEnv, TorchrunWinsOverSlurm) {
+TEST(DistEnv, TorchrunWinsInTheSlurmBatchShell) {  // no srun step: launch_local.sh in an allocation
   DistEnv d = detect_env({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"SLURM_PROCID", "1"}, {"SLURM_NTASKS", "4"}});
   EXPECT_EQ(d.world_size, 2);
   EXPECT_EQ(d.source, "torchrun");
+}
+
+TEST(DistEnv, SlurmStepWinsOverStrayLauncherVariables) {
+  // A RANK/WORLD_SIZE/MASTER_ADDR left in the user's environment must not give every task rank 0.
+  const std::map<std::string, std::string> step = {
+      {"SLURM_PROCID", "3"}, {"SLURM_NTASKS", "4"}, {"SLURM_STEP_NUM_TASKS", "4"}, {"SLURM_STEP_ID", "0"},
+      {"SLURM_LOCALID", "1"}, {"SLURM_STEP_NODELIST", "gpu[07-08]"}, {"SLURM_NODELIST", "gpu[05-08]"},
+      {"SLURM_STEP_TASKS_PER_NODE", "2(x2)"}, {"SLURM_JOB_ID", "77"}};
+  auto env = step;
+  env.insert({{"RANK", "0"}, {"WORLD_SIZE", "1"}, {"LOCAL_WORLD_SIZE", "8"}, {"MASTER_ADDR", "localhost"}});
+  DistEnv d = detect_env(env);
+  EXPECT_EQ(d.source, "slurm");
+  EXPECT_EQ(d.rank, 3);
+  EXPECT_EQ(d.world_size, 4);
+  EXPECT_EQ(d.local_rank, 1);
+  EXPECT_EQ(d.local_world_size, 2);
+  EXPECT_EQ(d.master_addr, "gpu07");  // the step's first node, not the job's
+  ASSERT_EQ(d.warnings.size(), 2u);
+  EXPECT_NE(d.warnings[0].find("RANK=0 WORLD_SIZE=1"), std::string::npos) << d.warnings[0];
+  EXPECT_NE(d.warnings[1].find("MASTER_ADDR=localhost ignored"), std::string::npos) << d.warnings[1];
+  // Agreeing values are no news.
+  auto agree = step;
+  agree.insert({{"RANK", "3"}, {"WORLD_SIZE", "4"}, {"MASTER_ADDR", "gpu07"}});
+  EXPECT_TRUE(detect_env(agree).warnings.empty());
+  // RARLHF_MASTER_ADDR / RARLHF_MASTER_PORT choose explicitly (e.g. a fast interface's host name).
+  auto chosen = env;
+  chosen.insert({{"RARLHF_MASTER_ADDR", "gpu07-ib"}, {"RARLHF_MASTER_PORT", "23456"}, {"MASTER_PORT", "1234"}});
+  DistEnv c = detect_env(chosen);
+  EXPECT_EQ(c.master_addr, "gpu07-ib");
+  EXPECT_EQ(c.master_port, 23456);
+  chosen.erase("RARLHF_MASTER_PORT");
+  EXPECT_EQ(detect_env(chosen).master_port, 1234);
+}
+
+TEST(DistEnv, ALauncherInsideAOneTaskStepKeepsItsRanks) {
+  // launch_local.sh 2 ... under `srun -n 1`: the step has one task, the launcher made two ranks.
+  DistEnv d = detect_env({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "1"}, {"SLURM_STEP_NUM_TASKS", "1"},
+                          {"SLURM_STEP_ID", "0"}, {"RANK", "1"}, {"WORLD_SIZE", "2"}, {"LOCAL_WORLD_SIZE", "2"},
+                          {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "31000"}});
+  EXPECT_EQ(d.source, "torchrun");
+  EXPECT_EQ(d.rank, 1);
+  EXPECT_EQ(d.world_size, 2);
+  EXPECT_EQ(d.local_world_size, 2);
+  EXPECT_EQ(d.master_addr, "127.0.0.1");
+  EXPECT_EQ(d.master_port, 31000);
+  EXPECT_TRUE(d.warnings.empty());
+}
+
+TEST(DistEnv, SlurmPortsAreStablePerStepAndApartForNeighbourJobs) {
+  // Every rank of a step computes the same port, and again after a requeue (same job id).
+  EXPECT_EQ(slurm_master_port(123456, 0), slurm_master_port(123456, 0));
+  std::set<int> ports;
+  for (int64_t job = 5000; job < 7000; ++job) {  // 2000 consecutive jobs sharing nodes
+    for (int64_t step = 0; step < 3; ++step) {
+      const int p = slurm_master_port(job, step);
+      EXPECT_GE(p, 10000);
+      EXPECT_LT(p, 30000);  // below Linux's ephemeral range (32768-60999)
+      ports.insert(p);
+    }
+  }
+  EXPECT_EQ(ports.size(), 6000u);
+  EXPECT_EQ(slurm_master_port(4294967294LL, 4294967294LL), slurm_master_port(4294967294LL % 2000, 4));
+  // The step id comes from the environment, and Slurm's special ids do not overflow the parse.
+  DistEnv d = detect_env({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}, {"SLURM_STEP_ID", "4294967294"},
+                          {"SLURM_JOB_ID", "99"}});
+  EXPECT_EQ(d.master_port, slurm_master_port(99, 4294967294LL));
+}
+
+TEST(DistEnv, StoreBackendChoice) {
+  EXPECT_EQ(detect_env(std::map<std::string, std::string>{}).store_backend, "auto");
+  EXPECT_EQ(detect_env({{"RARLHF_TCPSTORE_BACKEND", "classic"}}).store_backend, "classic");
+  EXPECT_THROW(detect_env({{"RARLHF_TCPSTORE_BACKEND", "uv"}}), ConfigError);
+}
+
+TEST(DistDevice, LocalRankMapsToItsGpuOrTheOnlyVisibleOne) {
+  std::string note;
+  EXPECT_EQ(cuda_device_for_rank(3, 4, &note), 3);  // one node, every GPU visible to every task
+  EXPECT_TRUE(note.empty());
+  EXPECT_EQ(cuda_device_for_rank(3, 1, &note), 0);  // --gpus-per-task=1: each task sees only its own
+  EXPECT_NE(note.find("using cuda:0"), std::string::npos) << note;
+  EXPECT_EQ(cuda_device_for_rank(0, 1), 0);
+  EXPECT_THROW(cuda_device_for_rank(0, 0), ConfigError);
 }
 
 TEST(DistEnv, BadValuesAreConfigErrorsNamingTheVariable) {

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace rarlhf::dist {
 
@@ -23,17 +24,36 @@ struct DistEnv {
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   std::string source = "none";  // "torchrun", "slurm", "slurm-batch" (batch shell, no srun: one process) or "none"
+  std::string store_backend = "auto";  // RARLHF_TCPSTORE_BACKEND: auto (libuv where built in), libuv or classic
+  std::vector<std::string> warnings;   // disagreements between the launcher's variables, logged by setup_rank
 };
 
 // Reads the environment in `env` (tests pass a map; the program passes the process environment via
-// the overload below). RANK/WORLD_SIZE win over SLURM_*; MASTER_ADDR defaults to the first host of
-// SLURM_NODELIST (or SLURM_JOB_NODELIST), else 127.0.0.1; MASTER_PORT defaults to 29500 (Slurm:
-// 29500 + SLURM_JOB_ID % 1000, so two jobs on one node do not collide). Throws ConfigError naming
-// the variable when a value is malformed or inconsistent (rank outside [0, world)). Under Slurm the
-// world is SLURM_STEP_NUM_TASKS (else SLURM_NTASKS) and only inside an srun step (SLURM_STEP_ID or
-// SLURM_STEP_NUM_TASKS set): the batch shell itself is a single process.
+// the overload below). Which launcher:
+//   - inside a multi-task srun step (SLURM_PROCID + SLURM_STEP_ID or SLURM_STEP_NUM_TASKS): Slurm's
+//     SLURM_PROCID / SLURM_STEP_NUM_TASKS (else SLURM_NTASKS) / SLURM_LOCALID, even when RANK or
+//     WORLD_SIZE are set (a warning names the disagreement);
+//   - else RANK / WORLD_SIZE / LOCAL_RANK (torchrun, launch_local.sh, also inside a one-task step);
+//   - else the Slurm batch shell without srun ("slurm-batch") or nothing: one process.
+// Master address: RARLHF_MASTER_ADDR; in a Slurm step the first host of SLURM_STEP_NODELIST (else
+// SLURM_NODELIST / SLURM_JOB_NODELIST), a different MASTER_ADDR warned about and ignored; otherwise
+// MASTER_ADDR, the job's first host, 127.0.0.1. Port: RARLHF_MASTER_PORT, MASTER_PORT, in a Slurm
+// step slurm_master_port(SLURM_JOB_ID, SLURM_STEP_ID), else 29500. Throws ConfigError naming the
+// variable when a value is malformed or inconsistent (rank outside [0, world)).
 DistEnv detect_env(const std::map<std::string, std::string>& env);
 DistEnv detect_env();
+
+// The rendezvous port of a Slurm step: 10000 + (job id mod 2000) * 10 + step id mod 10, in
+// [10000, 29999] (below Linux's ephemeral range): jobs whose ids are less than 2000 apart, and up to
+// ten concurrent steps of one job, never share a port on a node. Same on every rank of the step and
+// again after a requeue (same job id).
+int slurm_master_port(int64_t job_id, int64_t step_id);
+
+// The CUDA device index for local rank `local_rank` when `visible` devices are visible:
+// local_rank itself when it exists (one node, every GPU visible to every task), else 0 (sites that
+// bind each task to its own GPU: --gpus-per-task, CUDA_VISIBLE_DEVICES per task); `note` then says
+// so. ConfigError when no device is visible.
+int cuda_device_for_rank(int local_rank, int visible, std::string* note = nullptr);
 
 // First host name of a Slurm hostlist: "node[01-04,07],gpu3" -> "node01".
 std::string first_slurm_host(const std::string& nodelist);
@@ -85,8 +105,10 @@ class Communicator {
 };
 
 // One rank's process setup for `rarlhf train` / `sft`, in this order: read the environment, gate
-// logging to rank 0 (init_logging), give each local rank its share of the cores when `threads` <= 0
-// (auto) and several ranks share a node, map a CUDA device to cuda:LOCAL_RANK, rendezvous.
+// logging to rank 0 (init_logging) and log the launcher warnings, give each local rank its share of
+// the usable cores (common/cpus.h) when `threads` <= 0 (auto) and several ranks share a node
+// (under Slurm with SLURM_CPUS_PER_TASK each task already has its own count), map a CUDA device to
+// cuda_device_for_rank(LOCAL_RANK, visible devices), rendezvous.
 struct RankSetup {
   std::shared_ptr<Communicator> comm;
   c10::Device device{c10::kCPU};
