@@ -56,31 +56,9 @@ class DistCliTest : public ::testing::Test {
     if (!fs::exists(kBin)) GTEST_SKIP() << "build the rarlhf target first";
     tmp_.emplace("distcli");
     root_ = tmp_->path();
-    rarlhf::testing::write_tiny_gpt2(root_ + "/policy0");  // over the 21-token toy vocabulary
-    std::string prompts;
-    for (const char* a : {"low", "newer", "wider", "lower", "new", "wide", "lowest"}) {
-      for (const char* b : {" low", " newer wide", " wider", " lower lowest low", " new"}) {
-        prompts += std::string(a) + b + "\n";
-      }
-    }
-    write_file_atomic(root_ + "/prompts.txt", prompts);
   }
-  // A tiny RA-RLHF config (VADER reward on the response: "low"/"lowest" are negative words).
-  std::string write_config(int64_t iterations) {
-    nlohmann::json c = {
-        {"run", {{"seed", 3}, {"device", "cpu"}, {"threads", 1}, {"out_dir", root_ + "/unused"}}},
-        {"model", {{"path", root_ + "/policy0"}, {"dtype", "float32"}}},
-        {"data", {{"format", "lines"}, {"train_path", root_ + "/prompts.txt"}, {"min_chars", 0}, {"prompt_tokens", 8}}},
-        {"reward", {{"type", "vader"}, {"lexicon", kLexicon}, {"input", "response"}, {"scale", 3.0}}},
-        {"ppo", {{"batch_size", 16}, {"mini_batch_size", 4}, {"ppo_epochs", 2}, {"learning_rate", 3e-3},
-                 {"total_iterations", iterations}, {"init_kl_coef", 0.05}}},
-        {"risk", {{"enabled", true}, {"n", 1}, {"alpha", 0.25}, {"rho", 0.8}}},
-        {"generate", {{"max_new_tokens", 6}, {"min_new_tokens", 2}}},
-        {"logging", {{"progress", false}}}};
-    const std::string path = root_ + "/tiny.json";
-    write_file_atomic(path, c.dump(2));
-    return path;
-  }
+  // A tiny RA-RLHF config (tests/support/tiny_policy.h).
+  std::string write_config(int64_t iterations) { return rarlhf::testing::write_tiny_rl_run(root_, iterations); }
   std::vector<std::string> train_cmd(const std::string& cfg, const std::string& out) {
     return {kBin, "train", "--config", cfg, "--set", "run.out_dir=" + out};
   }

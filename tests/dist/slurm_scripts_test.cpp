@@ -135,24 +135,12 @@ class SlurmTrainTest : public SlurmScriptsTest {
     if (!fs::exists(kTokDir + "/vocab.json") || !fs::exists(kLexicon)) GTEST_SKIP() << "needs ../shared/data";
     if (!fs::exists(kBin)) GTEST_SKIP() << "build the rarlhf target first";
     SlurmScriptsTest::SetUp();
-    rarlhf::testing::write_tiny_gpt2(root_ + "/policy0");
-    std::string prompts;
-    for (const char* a : {"low", "newer", "wider", "lower", "new", "wide", "lowest"}) {
-      for (const char* b : {" low", " newer wide", " wider", " lower lowest low", " new"}) {
-        prompts += std::string(a) + b + "\n";
-      }
-    }
-    write_file_atomic(root_ + "/prompts.txt", prompts);
-    nlohmann::json c = {
-        {"run", {{"seed", 3}, {"device", "cpu"}, {"threads", 1}}},
-        {"model", {{"path", root_ + "/policy0"}, {"dtype", "float32"}}},
-        {"data", {{"format", "lines"}, {"train_path", root_ + "/prompts.txt"}, {"min_chars", 0}, {"prompt_tokens", 8}}},
-        {"reward", {{"type", "vader"}, {"lexicon", kLexicon}, {"input", "response"}, {"scale", 3.0}}},
-        {"ppo", {{"batch_size", 8}, {"mini_batch_size", 4}, {"ppo_epochs", 1}, {"learning_rate", 3e-3},
-                 {"total_iterations", kIterations}, {"init_kl_coef", 0.05}}},
-        {"risk", {{"enabled", true}, {"n", 1}, {"alpha", 0.25}, {"rho", 0.8}}},
-        {"generate", {{"max_new_tokens", 4}, {"min_new_tokens", 2}}},
-        {"logging", {{"progress", false}}}};
+    // The shared tiny run (tests/support/tiny_policy.h), smaller still; the job script picks out_dir.
+    auto c = nlohmann::json::parse(read_file(rarlhf::testing::write_tiny_rl_run(root_, kIterations)));
+    c["run"].erase("out_dir");
+    c["ppo"]["batch_size"] = 8;
+    c["ppo"]["ppo_epochs"] = 1;
+    c["generate"]["max_new_tokens"] = 4;
     tmp_->write("submit/configs/tiny/rl.json", c.dump(2));
     tmp_->write("setup.sh", "export RARLHF_TEST_MARKER=from-setup-hook\n");
   }

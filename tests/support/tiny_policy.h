@@ -25,4 +25,10 @@ struct TinyGpt2 {
 // `dir`; returns `dir`. Reseeds torch's global generator (spec.seed).
 std::string write_tiny_gpt2(const std::string& dir, const TinyGpt2& spec = {});
 
+// A whole tiny RA-RLHF run for the CLI, launcher and Slurm tests, under `root`: a tiny GPT-2 in
+// root/policy0, 35 prompts over the toy vocabulary in root/prompts.txt, and root/tiny.json (VADER
+// reward on the response, where "low"/"lowest" are negative words; B=16, 2 PPO epochs, 1 thread,
+// `iterations` iterations, progress off). Returns the config's path. Needs ../shared/data.
+std::string write_tiny_rl_run(const std::string& root, int64_t iterations);
+
 }  // namespace rarlhf::testing
