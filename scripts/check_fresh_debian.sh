@@ -64,6 +64,17 @@ else
   touch "$ROOT/.rarlhf-bootstrapped"
 fi
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+# CAs this host added (a TLS-intercepting proxy's, a site's): without them npm and https downloads in
+# the root fail (SELF_SIGNED_CERT_IN_CHAIN). The ca-certificates package, once setup.sh installs it,
+# folds them into the root's bundle.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$ROOT/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
+  if [ -x "$ROOT/usr/sbin/update-ca-certificates" ]; then
+    chroot "$ROOT" /usr/sbin/update-ca-certificates >/dev/null
+  fi
+  log "copied this host's added CAs: $(cd /usr/local/share/ca-certificates && echo ./*.crt)"
+fi
 end debootstrap
 
 begin clone
