@@ -77,8 +77,8 @@ Pipeline::Pipeline(Config cfg, std::vector<std::string> child_args)
 }
 
 void Pipeline::run(const std::vector<std::string>& stages) {
+  forward_stop_signals_to_child();  // first: a stop while the data is merged must not kill the run
   merge_data_files();
-  forward_stop_signals_to_child();
   const auto t_start = Clock::now();
   for (const auto& name : stages) run_stage(pipeline_stage(name));
   std::cout << "\nrun: " << stages.size() << " stage(s) in " << format_cell(seconds_since(t_start), 1) << " s -> "
@@ -274,6 +274,7 @@ std::vector<std::string> Pipeline::child_command(const std::string& subcommand) 
 }
 
 void Pipeline::run_child(const std::string& label, const std::vector<std::string>& args) const {
+  if (stop_signal_seen()) throw StageFailed(stage_failure(label, true, 0), 1);  // stopped before it started
   const int rc = run_self(args);
   if (rc != 0 || stop_signal_seen()) throw StageFailed(stage_failure(label, stop_signal_seen(), rc), rc == 0 ? 1 : rc);
 }
