@@ -3,7 +3,23 @@
 # either a source tree with a CMakeLists.txt or a bare include folder (e.g. Debian's headers copied).
 include(FetchContent)
 
+# TorchConfig.cmake finds LibTorch's own libraries with find_library(... PATHS <prefix>/lib), which
+# looks in the system's directories first: where Debian's libtorch-dev is installed too, pip's torch
+# (CMAKE_PREFIX_PATH=.../torch/share/cmake) got its 2.x headers linked against Debian's libtorch.so.
+# Search the lib/ beside each LibTorch config named here before the system's.
+string(REPLACE ":" ";" _rarlhf_env_prefix "$ENV{CMAKE_PREFIX_PATH}")
+set(_rarlhf_torch_cfgs ${Torch_DIR})
+foreach(_p IN LISTS CMAKE_PREFIX_PATH _rarlhf_env_prefix)
+  list(APPEND _rarlhf_torch_cfgs "${_p}/Torch")
+endforeach()
+foreach(_d IN LISTS _rarlhf_torch_cfgs)
+  if(EXISTS "${_d}/TorchConfig.cmake" AND EXISTS "${_d}/../../../lib")
+    get_filename_component(_lib "${_d}/../../../lib" ABSOLUTE)
+    list(PREPEND CMAKE_LIBRARY_PATH "${_lib}")
+  endif()
+endforeach()
 find_package(Torch REQUIRED)
+message(STATUS "rarlhf: LibTorch ${Torch_VERSION} from ${TORCH_LIBRARY}")
 # Every TU must agree with LibTorch on the libstdc++ ABI, also the torch-free ones.
 string(APPEND CMAKE_CXX_FLAGS " ${TORCH_CXX_FLAGS}")
 find_package(Threads REQUIRED)
