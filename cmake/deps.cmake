@@ -67,6 +67,24 @@ rarlhf_dep(spdlog spdlog::spdlog
   https://github.com/gabime/spdlog/archive/refs/tags/v1.12.0.tar.gz
   4dccf2d10f410c1e2feaff89966bfc49a1abb29ef6f08246335b110e001e09a9
   DEFS SPDLOG_HEADER_ONLY SPDLOG_FMT_EXTERNAL FMT_HEADER_ONLY)
+# pip's torch ships fmt's headers in its include folder (2.13: fmt 12). An installed spdlog built on the
+# system's fmt (Debian 12: spdlog 1.10 + fmt 9) then saw fmt 12 in every TU that includes torch
+# (the system's /usr/include is searched last) and did not compile. Put the system fmt's headers in
+# front of LibTorch's for every target.
+if(TARGET fmt::fmt)
+  get_target_property(_rarlhf_fmt_inc fmt::fmt INTERFACE_INCLUDE_DIRECTORIES)
+  foreach(_d IN LISTS TORCH_INCLUDE_DIRS)
+    if(_rarlhf_fmt_inc AND EXISTS "${_d}/fmt/core.h" AND NOT "${_d}" IN_LIST _rarlhf_fmt_inc)
+      list(GET _rarlhf_fmt_inc 0 _rarlhf_fmt_dir)
+      set(_rarlhf_fmt_front "${CMAKE_BINARY_DIR}/rarlhf-system-fmt")
+      file(MAKE_DIRECTORY "${_rarlhf_fmt_front}")
+      file(CREATE_LINK "${_rarlhf_fmt_dir}/fmt" "${_rarlhf_fmt_front}/fmt" SYMBOLIC)
+      include_directories(BEFORE SYSTEM "${_rarlhf_fmt_front}")
+      message(STATUS "rarlhf: fmt: ${_rarlhf_fmt_dir}/fmt ahead of LibTorch's bundled ${_d}/fmt")
+      break()
+    endif()
+  endforeach()
+endif()
 
 if(RARLHF_BUILD_TESTS)
   find_package(GTest QUIET)
