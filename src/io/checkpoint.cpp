@@ -4,6 +4,11 @@
 #include <torch/optim/optimizer.h>
 #include <torch/serialize.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "rarlhf/common/error.h"
@@ -41,6 +46,7 @@ void write_checkpoint(const std::string& out_dir, const std::function<void(const
   make_dirs(tmp);
   try {
     write_files(tmp);
+    fsync_tree(tmp);  // every byte of the new checkpoint is on disk before it replaces the old one
   } catch (...) {
     fs::remove_all(tmp, ec);  // a failed write (e.g. disk full) leaves nothing half-written behind
     throw;
@@ -48,6 +54,7 @@ void write_checkpoint(const std::string& out_dir, const std::function<void(const
   fs::remove_all(old, ec);
   if (fs::exists(dir)) fs::rename(dir, old);
   fs::rename(tmp, dir);
+  fsync_path(out_dir);
   fs::remove_all(old, ec);
 }
 
@@ -97,12 +104,30 @@ void expect_same_setting(const nlohmann::json& state, const std::string& dir, co
 }
 
 void save_optimizer(torch::optim::Optimizer& optimizer, const std::string& path) {
+  // LibTorch's own file writer throws from its destructor when the disk fills (std::terminate,
+  // exit 134). Its bytes come to this function instead, which never fails inside LibTorch: the
+  // first write error is kept, the rest skipped, and reported once the archive is complete.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw IoError(path + ": cannot open for writing (" + std::strerror(errno) + "); check run.out_dir");
+  std::string error;
+  const auto sink = [&](const void* data, size_t size) -> size_t {
+    if (error.empty()) {
+      try {
+        write_all(fd, data, size, path);
+      } catch (const IoError& e) {
+        error = e.what();
+      }
+    }
+    return size;
+  };
   try {
-    torch::save(optimizer, path);
+    torch::save(optimizer, sink);
   } catch (const c10::Error& e) {
-    throw IoError(path + ": cannot write the optimiser state (" + short_message(e) +
-                  "); check the free space of run.out_dir");
+    if (error.empty()) error = path + ": cannot write the optimiser state (" + short_message(e) + ")";
   }
+  if (error.empty() && ::fsync(fd) != 0 && errno != EINVAL) error = path + ": fsync failed (" + std::strerror(errno) + ")";
+  ::close(fd);
+  if (!error.empty()) throw IoError(error + "; check the free space of run.out_dir");
 }
 
 void load_optimizer(torch::optim::Optimizer& optimizer, const std::string& path) {

@@ -462,7 +462,10 @@ bool PPOTrainer::train() {
                   static_cast<long long>(rec["risk/keep_count"].get<int64_t>()));
     return UnitReport{text, true};
   };
-  loop.save_checkpoint = [this] { save_checkpoint(); };
+  loop.save_checkpoint = [&] {
+    if (metrics) metrics->sync();  // the log is durable up to the checkpoint it goes with
+    save_checkpoint();
+  };
   loop.save_final = [this] { save_policy(policy_, cfg_.run.out_dir + "/policy", cfg_.tokenizer_dir()); };
   return run_training_loop(cfg_, *comm_, loop);
 }

@@ -258,7 +258,10 @@ bool SftTrainer::train() {
     }
     return UnitReport{text, eval};
   };
-  loop.save_checkpoint = [this] { save_checkpoint(); };
+  loop.save_checkpoint = [&] {
+    if (metrics) metrics->sync();  // the log is durable up to the checkpoint it goes with
+    save_checkpoint();
+  };
   loop.save_final = [this] { save_policy(policy_, cfg_.run.out_dir + "/policy", tokenizer_dir_); };
   return run_training_loop(cfg_, *comm_, loop);
 }

@@ -1,11 +1,16 @@
-// metrics.jsonl writer: one JSON object per line, flushed per record so that a killed run keeps
-// everything logged so far. On resume the file is cut back to the records before the resumed
-// step, so an interrupted + resumed run leaves the same file as an uninterrupted one.
+// metrics.jsonl writer: one JSON object per line, written through to the file per record so that a
+// killed run keeps everything logged so far; a record that cannot be written in full (disk full)
+// is an IoError that stops the run, never a silently truncated file; sync() (at checkpoints) makes
+// everything up to the checkpoint durable. On resume the file is cut back to the records before the
+// resumed step (a torn last line is dropped), so an interrupted + resumed run leaves the same file
+// as an uninterrupted one; records missing before that step are reported.
 #pragma once
 #include <cstdint>
-#include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "rarlhf/common/fs.h"
 
 namespace rarlhf {
 
@@ -14,11 +19,12 @@ class MetricsWriter {
   // keep_below >= 0: keep existing records whose `key` < keep_below (resume); -1: start afresh.
   MetricsWriter(const std::string& path, int64_t keep_below = -1, const std::string& key = "iteration");
   void write(const nlohmann::json& record);
+  void sync() { out_->sync(); }
   const std::string& path() const { return path_; }
 
  private:
   std::string path_;
-  std::ofstream out_;
+  std::unique_ptr<AppendFile> out_;
 };
 
 }  // namespace rarlhf
