@@ -78,6 +78,14 @@ std::string build_info_line() {
   return s;
 }
 
+DirLock claim_run_dir(const std::string& out_dir, const std::string& command, bool is_main) {
+  if (!is_main) return DirLock();
+  DirLock lock(out_dir, command);
+  const int stray = remove_stray_temp_files(out_dir) + remove_stray_temp_files(out_dir + "/policy");
+  if (stray > 0) RARLHF_LOG_INFO("{}: removed {} temporary file(s) left by a killed run", out_dir, stray);
+  return lock;
+}
+
 void write_run_info(const Config& cfg, const std::string& out_dir) {
   make_dirs(out_dir);
   write_file_atomic(out_dir + "/config.json", to_json(cfg).dump(2) + "\n");

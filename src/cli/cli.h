@@ -8,6 +8,7 @@
 
 #include <c10/core/Device.h>
 
+#include "rarlhf/common/fs.h"
 #include "rarlhf/config/config.h"
 
 namespace rarlhf::cli {
@@ -23,6 +24,11 @@ void add_config_options(CLI::App* sub, ConfigArgs& args);
 
 // Loads + validates the config, sets up logging and CPU threads.
 Config load_and_init(const ConfigArgs& args);
+
+// Takes the run folder for `command` (rank 0 only; others get an empty lock): DirLock on it (a second
+// run on the same folder fails before it writes anything), and removes stray temporaries that a
+// killed run left in it and in its policy/ folder.
+DirLock claim_run_dir(const std::string& out_dir, const std::string& command, bool is_main = true);
 
 // Writes config.json and build_info.json into run.out_dir (atomically).
 void write_run_info(const Config& cfg, const std::string& out_dir);

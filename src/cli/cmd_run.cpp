@@ -50,11 +50,13 @@ void add_run_command(CLI::App& app) {
     const Config cfg = load_and_init(*args);
     Pipeline pipeline(cfg, config_args_of(*args));  // checks every stage's overrides first
     const auto stages = stages_to_run(cfg.pipeline.stages, *from, *only);
+    DirLock run_dir_lock = claim_run_dir(cfg.run.out_dir, "rarlhf run");
     write_run_info(cfg, cfg.run.out_dir);
     try {
       pipeline.run(stages);
     } catch (const StageFailed& e) {
       // The run exits with the stage's status (128 + signal when interrupted), for shells and Slurm.
+      run_dir_lock = DirLock();  // released cleanly before exit()
       std::cout.flush();
       std::cerr << "rarlhf: error: " << e.what() << "\n";
       std::exit(e.exit_code());

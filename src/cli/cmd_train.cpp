@@ -28,6 +28,7 @@ void add_train_command(CLI::App& app) {
     Config cfg = load_and_init(*args);
     if (cfg.model.path.empty()) throw ConfigError("model.path: empty; set it to a Hugging Face causal-LM directory");
     dist::RankSetup rank = dist::setup_rank(cfg.logging.level, cfg.run.threads, resolve_device(cfg.run.device));
+    const DirLock run_dir_lock = claim_run_dir(cfg.run.out_dir, "rarlhf train", rank.comm->is_main());
     c10::Device device = rank.device;
     auto tok_ptr = load_tokenizer(cfg.tokenizer_dir());
     const Tokenizer& tok = *tok_ptr;
