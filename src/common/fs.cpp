@@ -183,7 +183,18 @@ AppendFile::~AppendFile() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void AppendFile::append(const std::string& bytes) { write_all(fd_, bytes.data(), bytes.size(), path_); }
+void AppendFile::append(const std::string& bytes) {
+  const off_t before = ::lseek(fd_, 0, SEEK_END);
+  try {
+    write_all(fd_, bytes.data(), bytes.size(), path_);
+  } catch (const IoError&) {
+    if (before >= 0) {  // no torn record left behind: cut back what part of it did get written
+      const int rc = ::ftruncate(fd_, before);
+      (void)rc;
+    }
+    throw;
+  }
+}
 
 void AppendFile::sync() {
   if (::fsync(fd_) != 0 && errno != EINVAL) throw IoError(path_ + ": fsync failed (" + std::strerror(errno) + ")");

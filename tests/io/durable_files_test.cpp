@@ -5,6 +5,7 @@
 // file keeps exactly the records before the checkpoint.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -69,6 +70,25 @@ TEST(DurableFiles, OptimizerStateRoundTripsThroughTheCheckedWriter) {
     EXPECT_TRUE(torch::equal(a.exp_avg(), b.exp_avg()));
     EXPECT_TRUE(torch::equal(a.exp_avg_sq(), b.exp_avg_sq()));
   }
+}
+
+TEST(DurableFiles, AFailedAppendLeavesNoTornRecord) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root";
+  rarlhf::testing::TempDir tmp("append");
+  const std::string disk = tmp.path("disk");
+  fs::create_directories(disk);
+  if (::mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=64k") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  AppendFile f(disk + "/metrics.jsonl");
+  const std::string record = "{\"iteration\": 0, \"pad\": \"" + std::string(1000, 'x') + "\"}\n";
+  std::string error = "no error";
+  size_t written = 0;
+  for (; written < 200 && error == "no error"; ++written) error = error_of([&] { f.append(record); });
+  const std::string left = read_file(disk + "/metrics.jsonl");
+  ::umount2(disk.c_str(), MNT_DETACH);
+  EXPECT_NE(error.find("No space left on device"), std::string::npos) << error;
+  EXPECT_GT(written, 10u);
+  EXPECT_EQ(left.size() % record.size(), 0u) << "a torn record was left";
+  EXPECT_EQ(left.size() / record.size(), written - 1);
 }
 
 TEST(DurableFiles, StrayTemporariesAreRemovedAndNothingElse) {

@@ -36,8 +36,9 @@ void write_all(int fd, const void* data, size_t size, const std::string& path);
 // was killed while writing: removed; returns how many. Call before a run writes into `dir`.
 int remove_stray_temp_files(const std::string& dir);
 
-// An append-only file whose every append is written in full or fails with IoError (never a torn
-// stream that silently drops what follows), and that can be fsynced (at checkpoints).
+// An append-only file whose every append is written in full or fails with IoError, the file cut
+// back to its size before that append (never a torn record, nor a broken stream that silently
+// drops what follows), and that can be fsynced (at checkpoints).
 class AppendFile {
  public:
   explicit AppendFile(const std::string& path);  // opens (creates) for appending; IoError when it cannot
