@@ -42,10 +42,47 @@ std::string kind_of(const json& j) {
   }
 }
 
+// A value as it appears in an error line: its JSON, cut at 80 characters.
+std::string shown(const json& j) {
+  std::string d = j.dump();
+  if (d.size() > 80) d = d.substr(0, 77) + "...";
+  return d;
+}
+
 [[noreturn]] void type_error(const std::string& origin, const std::string& path, const char* want,
                              const json& got) {
-  throw ConfigError(origin + ": " + path + ": expected " + want + ", got " + kind_of(got) + " (" +
-                    got.dump() + ")");
+  throw ConfigError(origin + ": " + path + ": expected " + want + ", got " + kind_of(got) + " (" + shown(got) + ")");
+}
+
+// Configs are a few levels deep; far deeper input (a generated or corrupt file) would exhaust the
+// stack in recursive walks and make error lines as long as the file.
+constexpr int kMaxConfigDepth = 32;
+
+// Parses a config file's or --set value's JSON: nesting depth bounded, a key given twice in one
+// object is an error (JSON parsers keep the last silently), a number outside double's range
+// (1e400) is named. `what` starts every message ("<file>", "--set KEY=...").
+json parse_config_json(const std::string& text, const std::string& what) {
+  std::vector<std::set<std::string>> keys;  // per open object
+  auto check = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (depth > kMaxConfigDepth) {
+      throw ConfigError(what + ": nested deeper than " + std::to_string(kMaxConfigDepth) +
+                        " levels; a config is SECTION.FIELD: value");
+    }
+    if (event == json::parse_event_t::object_start) keys.emplace_back();
+    if (event == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
+    if (event == json::parse_event_t::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second) {
+      throw ConfigError(what + ": key \"" + parsed.get<std::string>() + "\" appears twice in one object; keep one");
+    }
+    return true;
+  };
+  try {
+    return json::parse(text, check);
+  } catch (const json::out_of_range& e) {  // "number overflow parsing '1e400'"
+    std::string m = e.what();
+    const auto q = m.find("parsing '");
+    const std::string num = q == std::string::npos ? "" : m.substr(q + 9, std::min<size_t>(40, m.size() - q - 10));
+    throw ConfigError(what + ": number " + num + " is out of range; write a finite number");
+  }
 }
 
 void read_value(bool& out, const json& j, const std::string& o, const std::string& p) {
@@ -179,7 +216,7 @@ void apply_file(Config& cfg, const std::string& path) {
     chain.push_back(p);
     json j;
     try {
-      j = json::parse(read_file(p));
+      j = parse_config_json(read_file(p), p);
     } catch (const json::parse_error& e) {
       throw ConfigError(p + ": not valid JSON (" + std::string(e.what()) + "); fix the syntax");
     }
@@ -204,8 +241,9 @@ void apply_set(Config& cfg, const std::string& assignment) {
   std::string raw = assignment.substr(eq + 1);
   json value;
   try {
-    value = json::parse(raw);
+    value = parse_config_json(raw, "--set " + key);
   } catch (const json::parse_error&) {
+    if (raw.size() > 200) throw ConfigError("--set " + key + ": value of " + std::to_string(raw.size()) + " characters is not JSON; pass a number, true/false, a JSON string or a short name");
     value = raw;  // not JSON: a bare string such as --set run.name=seed1
   }
   auto parts = split(key, '.');

@@ -171,3 +171,37 @@ TEST(Config, ReadmeReferenceIsCurrent) {
   EXPECT_EQ(readme.substr(a + begin.size(), b - a - begin.size()), config_reference_markdown())
       << "run scripts/update_readme_config.sh";
 }
+
+TEST(Config, HostileInputIsBoundedAndNamed) {
+  auto dir = std::filesystem::temp_directory_path() / "rarlhf_config_hostile_test";
+  std::filesystem::create_directories(dir);
+  const std::string deep = (dir / "deep.json").string();
+  // 100,000 nested arrays as a value: used to overflow the stack (SIGSEGV) when the type error
+  // printed the value.
+  write_file_atomic(deep, "{\"ppo\": {\"learning_rate\": " + std::string(100000, '[') + "1" + std::string(100000, ']') + "}}");
+  std::string e = error_of([&] { load_config(deep, {}); });
+  EXPECT_EQ(e, deep + ": nested deeper than 32 levels; a config is SECTION.FIELD: value");
+  e = error_of([] { load_config("", {"ppo.learning_rate=" + std::string(30000, '[') + "1" + std::string(30000, ']')}); });
+  EXPECT_NE(e.find("--set ppo.learning_rate: nested deeper than 32 levels"), std::string::npos) << e.substr(0, 200);
+  EXPECT_LT(e.size(), 200u);
+  // A wrong-typed value is shown cut short, not echoed whole.
+  std::string many = "[1";
+  for (int i = 0; i < 2000; ++i) many += ",1";
+  e = error_of([&] { load_config("", {"ppo.learning_rate=" + many + "]"}); });
+  EXPECT_LT(e.size(), 200u) << e.substr(0, 300);
+  EXPECT_NE(e.find("..."), std::string::npos) << e;
+  // Numbers outside double's range name the file or the --set.
+  const std::string big = (dir / "big.json").string();
+  write_file_atomic(big, R"({"ppo": {"learning_rate": 1e400}})");
+  EXPECT_EQ(error_of([&] { load_config(big, {}); }), big + ": number 1e400 is out of range; write a finite number");
+  EXPECT_EQ(error_of([] { load_config("", {"ppo.learning_rate=1e400"}); }),
+            "--set ppo.learning_rate: number 1e400 is out of range; write a finite number");
+  // A key twice in one object: JSON parsers keep the last without a word.
+  const std::string dup = (dir / "dup.json").string();
+  write_file_atomic(dup, R"({"ppo": {"learning_rate": 0.1, "batch_size": 8, "learning_rate": 0.2}})");
+  EXPECT_EQ(error_of([&] { load_config(dup, {}); }), dup + ": key \"learning_rate\" appears twice in one object; keep one");
+  // The same name in two different objects is fine.
+  write_file_atomic(dup, R"({"ppo": {"learning_rate": 0.1}, "sft": {"learning_rate": 0.1}})");
+  EXPECT_EQ(error_of([&] { load_config(dup, {}); }), "");
+  std::filesystem::remove_all(dir);
+}
