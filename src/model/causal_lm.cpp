@@ -4,6 +4,9 @@
 
 #include <torch/torch.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
 
 #include "rarlhf/common/error.h"
@@ -37,6 +40,41 @@ const Family kFamilies[] = {
     {"qwen2", [](const nlohmann::json& j, const std::string& o) -> CausalLm { return Llama(LlamaConfig::from_json(j, o)); }},
 };
 
+// Refuses sizes that cannot be allocated before any allocation does it slowly or with a LibTorch
+// backtrace (n_layer: 1e9 used to hang while memory grew; n_embd: 2^31 died in LibTorch without
+// naming config.json). The estimate counts embeddings, attention and MLP weights at 2 bytes each
+// (the smallest dtype a checkpoint uses), so it errs on the side of loading.
+void check_model_size(const nlohmann::json& config, const std::string& origin) {
+  auto size_of = [&](std::initializer_list<const char*> keys, double fallback) -> std::pair<double, std::string> {
+    for (const char* k : keys) {
+      auto it = config.find(k);
+      if (it != config.end() && it->is_number() && it->get<double>() > 0) {
+        return {it->get<double>(), std::string(k) + "=" + it->dump()};
+      }
+    }
+    return {fallback, ""};
+  };
+  const auto [hidden, hidden_key] = size_of({"n_embd", "hidden_size", "d_model"}, 0);
+  const auto [layers, layers_key] = size_of({"n_layer", "num_hidden_layers"}, 0);
+  const auto [vocab, vocab_key] = size_of({"vocab_size"}, 0);
+  if (hidden <= 0 || layers <= 0 || vocab <= 0) return;  // the family's reader names what is missing
+  const auto [inner, inner_key] = size_of({"n_inner", "intermediate_size"}, 4 * hidden);
+  const auto [positions, positions_key] = size_of({"n_positions"}, 0);
+  for (const auto& [v, key] : {std::pair{hidden, hidden_key}, {layers, layers_key}, {vocab, vocab_key},
+                                {inner, inner_key}, {positions, positions_key}}) {
+    if (v >= 2147483648.0) throw ConfigError(origin + ": " + key + " is too large (at most 2^31 - 1); check the file");
+  }
+  const double params = 2 * vocab * hidden + positions * hidden + layers * (4 * hidden * hidden + 3 * hidden * inner);
+  const double ram = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
+  if (ram > 0 && 2 * params > ram) {
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "about %.3g parameters (%.3g GiB at 2 bytes each), more than this machine's %.1f GiB",
+                  params, 2 * params / (1ULL << 30), ram / (1ULL << 30));
+    throw ConfigError(origin + ": " + layers_key + ", " + hidden_key + ", " + vocab_key + " make a model of " + msg +
+                      " of memory; check the sizes");
+  }
+}
+
 }  // namespace
 
 nlohmann::json read_json_file(const std::string& path) {
@@ -68,7 +106,10 @@ CausalLm make_causal_lm(const nlohmann::json& config, const std::string& origin)
     type = config["model_type"].get<std::string>();
   }
   for (const auto& f : kFamilies) {
-    if (type == f.model_type) return f.make(config, origin);
+    if (type == f.model_type) {
+      check_model_size(config, origin);
+      return f.make(config, origin);
+    }
   }
   throw ConfigError(origin + ": model_type: \"" + type + "\" is not supported; rarlhf loads " +
                     supported_model_types());

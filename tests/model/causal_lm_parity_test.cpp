@@ -256,3 +256,32 @@ TEST(CausalLm, SavedGpt2TokenizerFilesCarryTransformersNames) {
   EXPECT_EQ(tc["tokenizer_class"], "GPT2Tokenizer");
   fsys::remove_all(out);
 }
+
+TEST(CausalLm, SizesThatCannotBeAllocatedAreRefusedBeforeAllocating) {
+  auto message = [](const nlohmann::json& j) {
+    try {
+      make_causal_lm(j, "cfg.json");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const nlohmann::json gpt2 = {{"model_type", "gpt2"}, {"n_layer", 2}, {"n_head", 2}, {"n_embd", 16},
+                               {"n_positions", 32}, {"vocab_size", 21}, {"bos_token_id", 20},
+                               {"eos_token_id", 20}};
+  EXPECT_EQ(message(gpt2), "no error");
+  auto huge = gpt2;
+  huge["n_layer"] = 1000000000;  // used to hang while memory grew
+  huge["n_embd"] = 768;
+  const std::string e = message(huge);
+  EXPECT_EQ(e.rfind("cfg.json: n_layer=1000000000, n_embd=768, vocab_size=21 make a model of about 9.44e+15 parameters", 0), 0u) << e;
+  EXPECT_NE(e.find("of memory; check the sizes"), std::string::npos) << e;
+  auto wide = gpt2;
+  wide["n_embd"] = 2147483648LL;  // used to die in LibTorch with a backtrace that never named config.json
+  EXPECT_EQ(message(wide), "cfg.json: n_embd=2147483648 is too large (at most 2^31 - 1); check the file");
+  nlohmann::json llama = {{"model_type", "llama"}, {"num_hidden_layers", 4}, {"hidden_size", 1 << 20},
+                          {"intermediate_size", 1 << 22}, {"num_attention_heads", 8}, {"vocab_size", 32000},
+                          {"bos_token_id", 1}, {"eos_token_id", 2}};
+  EXPECT_NE(message(llama).find("num_hidden_layers=4, hidden_size=1048576, vocab_size=32000 make a model of"),
+            std::string::npos) << message(llama);
+}
