@@ -28,6 +28,12 @@ void add_config_options(CLI::App* sub, ConfigArgs& args) {
 
 namespace {
 void set_cpu_threads(int64_t n) {
+  const int online = read_cpu_limits().online;
+  if (n > 4 * online) {  // thousands of threads only thrash (and take minutes to spawn)
+    throw ConfigError("run.threads: " + std::to_string(n) + " is more than 4 x the " + std::to_string(online) +
+                      " CPUs online; use 0 for the CPUs this process may use, or a count up to " +
+                      std::to_string(4 * online));
+  }
   if (n <= 0) {
     std::string why;
     n = usable_cpus(read_cpu_limits(), &why);

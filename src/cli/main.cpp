@@ -4,11 +4,13 @@
 // Reading path: main.cpp -> cmd_train.cpp -> PPOTrainer::train() (src/train/ppo_trainer.cpp).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 
 #include "cli.h"
 #include "rarlhf/common/error.h"
+#include "rarlhf/common/strings.h"
 #include "rarlhf/kernels/ops.h"
 
 namespace {
@@ -65,11 +67,28 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", build_info_line());
   for (auto add : kCommands) add(app);
 
+  // A mistyped subcommand would otherwise read "A subcommand is required".
+  if (argc > 1 && argv[1][0] != '-') {
+    std::vector<std::string> names;
+    for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) names.push_back(sub->get_name());
+    if (std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+      const std::string g = rarlhf::did_you_mean(argv[1], names);
+      std::cerr << "rarlhf: error: '" << argv[1] << "' is not a command" << (g.empty() ? "" : "; did you mean '" + g + "'?")
+                << " (rarlhf --help lists them)\n";
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return (e.get_exit_code() == 0) ? code : 2;
+    if (e.get_exit_code() != 0) {
+      // Usage errors: the message, then the help of the subcommand it concerns (not only "Run with --help").
+      const CLI::App* where = &app;
+      for (const auto* sub : app.get_subcommands()) where = sub;
+      std::cerr << "rarlhf: error: " << e.what() << "\n\n" << where->help();
+      return 2;
+    }
+    return app.exit(e);
   } catch (const rarlhf::Error& e) {
     std::cerr << "rarlhf: error: " << e.what() << "\n";
     return 1;
