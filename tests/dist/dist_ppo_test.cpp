@@ -12,7 +12,6 @@
 #include <nlohmann/json.hpp>
 #include <csignal>
 #include <optional>
-#include <thread>
 
 #include "rarlhf/model/gpt2.h"
 #include "rarlhf/common/error.h"
@@ -20,6 +19,7 @@
 #include "rarlhf/train/ppo_trainer.h"
 #include "support/fake_rewards.h"
 #include "support/files.h"
+#include "support/ranks.h"
 #include "support/temp_dir.h"
 #include "support/tiny_policy.h"
 
@@ -36,7 +36,6 @@ struct WordReward : rarlhf::testing::WordReward {
   WordReward() : rarlhf::testing::WordReward({{" lowest", 1.0}, {" wider", -0.5}, {" newer", 0.25}}, "word values") {}
 };
 
-using rarlhf::testing::free_port;
 
 std::string make_policy_dir(const std::string& root) { return rarlhf::testing::write_tiny_gpt2(root + "/policy0"); }
 
@@ -120,30 +119,12 @@ TEST_F(DistPpoTest, TwoRanksSelectTheSameEpisodesAndLogTheSameMetrics) {
     auto t = make_trainer(tiny_config(root_ + "/one", model_));
     run_steps(*t, one);
   }
-  const int port = free_port();
   Trace two[2];
-  std::exception_ptr err[2];
-  std::vector<std::thread> threads;
-  for (int r = 0; r < 2; ++r) {
-    threads.emplace_back([&, r] {
-      try {
-        dist::DistEnv env;
-        env.rank = r;
-        env.world_size = 2;
-        env.master_port = port;
-        auto comm = dist::Communicator::create(env, torch::kCPU, std::chrono::seconds(60));
-        auto t = make_trainer(tiny_config(root_ + "/two", model_));
-        t->set_communicator(comm);
-        run_steps(*t, two[r]);
-      } catch (...) {
-        err[r] = std::current_exception();
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  for (auto& e : err) {
-    if (e) std::rethrow_exception(e);
-  }
+  rarlhf::testing::run_ranks(2, [&](int r, std::shared_ptr<dist::Communicator> comm) {
+    auto t = make_trainer(tiny_config(root_ + "/two", model_));
+    t->set_communicator(comm);
+    run_steps(*t, two[r]);
+  });
   // A peer that dies must surface as a c10d error on the survivor, not as a SIGPIPE from Gloo's
   // socket writes killing it silently (exit 141, seen once in CI in DistCliTest.KilledRank...).
   struct sigaction pipe_action {};
@@ -180,27 +161,17 @@ TEST_F(DistPpoTest, TwoRanksSelectTheSameEpisodesAndLogTheSameMetrics) {
 
 TEST_F(DistPpoTest, GlobalBatchMustDivideByWorldSize) {
   // ppo.batch_size 16 over 3 ranks: every rank refuses with a ConfigError naming the field.
-  const int port = free_port();
   std::string msg[3];
-  std::vector<std::thread> threads;
-  for (int r = 0; r < 3; ++r) {
-    threads.emplace_back([&, r] {
-      try {
-        dist::DistEnv env;
-        env.rank = r;
-        env.world_size = 3;
-        env.master_port = port;
-        auto comm = dist::Communicator::create(env, torch::kCPU, std::chrono::seconds(60));
-        auto t = make_trainer(tiny_config(root_ + "/three", model_));
-        t->set_communicator(comm);
-        msg[r] = "accepted";
-      } catch (const ConfigError& e) {
-        msg[r] = e.what();
-      } catch (const std::exception& e) {
-        msg[r] = std::string("other error: ") + e.what();
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
+  rarlhf::testing::run_ranks(3, [&](int r, std::shared_ptr<dist::Communicator> comm) {
+    try {
+      auto t = make_trainer(tiny_config(root_ + "/three", model_));
+      t->set_communicator(comm);
+      msg[r] = "accepted";
+    } catch (const ConfigError& e) {
+      msg[r] = e.what();
+    } catch (const std::exception& e) {
+      msg[r] = std::string("other error: ") + e.what();
+    }
+  });
   for (const auto& m : msg) EXPECT_EQ(m.rfind("ppo.batch_size: 16 episodes cannot be split over 3 ranks", 0), 0u) << m;
 }

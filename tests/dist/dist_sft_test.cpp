@@ -9,13 +9,13 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <thread>
 
 #include "rarlhf/model/gpt2.h"
 #include "rarlhf/common/fs.h"
 #include "rarlhf/dist/communicator.h"
 #include "rarlhf/train/sft_trainer.h"
 #include "support/files.h"
+#include "support/ranks.h"
 #include "support/temp_dir.h"
 #include "support/tiny_policy.h"
 
@@ -26,7 +26,6 @@ namespace {
 
 const std::string kTokDir = std::string(RARLHF_SOURCE_DIR) + "/../shared/data/tiny-gpt2-vocab21";
 
-using rarlhf::testing::free_port;
 std::vector<nlohmann::json> read_metrics(const std::string& path) { return rarlhf::testing::read_jsonl(path); }
 
 class DistSftTest : public ::testing::Test {
@@ -72,32 +71,13 @@ TEST_F(DistSftTest, TwoRanksMatchOneProcess) {
   ASSERT_NE(train_.back().size(), 12u);  // the ragged last window is part of the test
   SftTrainer one(config("one"), train_, eval_, load_policy(model_, "float32", torch::kCPU), torch::kCPU, kTokDir);
   ASSERT_TRUE(one.train());
-  const int port = free_port();
   std::vector<std::vector<at::Tensor>> params(2);
-  std::exception_ptr err[2];
-  std::vector<std::thread> threads;
-  for (int r = 0; r < 2; ++r) {
-    threads.emplace_back([&, r] {
-      try {
-        dist::DistEnv env;
-        env.rank = r;
-        env.world_size = 2;
-        env.master_port = port;
-        auto comm = dist::Communicator::create(env, torch::kCPU, std::chrono::seconds(60));
-        SftTrainer t(config("two"), train_, eval_, load_policy(model_, "float32", torch::kCPU), torch::kCPU,
-                     kTokDir);
-        t.set_communicator(comm);
-        if (!t.train()) throw std::runtime_error("stopped early");
-        for (auto& p : t.policy().lm->parameters()) params[r].push_back(p.detach().clone());
-      } catch (...) {
-        err[r] = std::current_exception();
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  for (auto& e : err) {
-    if (e) std::rethrow_exception(e);
-  }
+  rarlhf::testing::run_ranks(2, [&](int r, std::shared_ptr<dist::Communicator> comm) {
+    SftTrainer t(config("two"), train_, eval_, load_policy(model_, "float32", torch::kCPU), torch::kCPU, kTokDir);
+    t.set_communicator(comm);
+    if (!t.train()) throw std::runtime_error("stopped early");
+    for (auto& p : t.policy().lm->parameters()) params[r].push_back(p.detach().clone());
+  });
   auto a = read_metrics(root_ + "/one/metrics.jsonl");
   auto b = read_metrics(root_ + "/two/metrics.jsonl");
   ASSERT_EQ(a.size(), b.size());

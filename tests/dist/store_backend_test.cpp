@@ -4,12 +4,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <exception>
-#include <thread>
-
 #include "rarlhf/common/error.h"
 #include "rarlhf/dist/communicator.h"
-#include "support/files.h"
+#include "support/ranks.h"
 
 using namespace rarlhf;
 
@@ -17,29 +14,9 @@ namespace {
 
 // Two ranks over `backend`; returns what each rank's all-reduce of (rank + 1) gave, or throws.
 std::vector<double> two_rank_sum(const std::string& backend) {
-  const int port = rarlhf::testing::free_port();
   std::vector<double> got(2, 0.0);
-  std::exception_ptr err[2];
-  std::vector<std::thread> threads;
-  for (int r = 0; r < 2; ++r) {
-    threads.emplace_back([&, r] {
-      try {
-        dist::DistEnv env;
-        env.rank = r;
-        env.world_size = 2;
-        env.master_port = port;
-        env.store_backend = backend;
-        auto comm = dist::Communicator::create(env, torch::kCPU, std::chrono::seconds(30));
-        got[r] = comm->sum(r + 1.0);
-      } catch (...) {
-        err[r] = std::current_exception();
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  for (auto& e : err) {
-    if (e) std::rethrow_exception(e);
-  }
+  rarlhf::testing::run_ranks(
+      2, [&](int r, std::shared_ptr<dist::Communicator> comm) { got[r] = comm->sum(r + 1.0); }, backend);
   return got;
 }
 
