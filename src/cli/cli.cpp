@@ -28,7 +28,8 @@ void add_config_options(CLI::App* sub, ConfigArgs& args) {
 
 namespace {
 void set_cpu_threads(int64_t n) {
-  const int online = read_cpu_limits().online;
+  const CpuLimits limits = read_cpu_limits();
+  const int online = limits.online;
   if (n > 4 * online) {  // thousands of threads only thrash (and take minutes to spawn)
     throw ConfigError("run.threads: " + std::to_string(n) + " is more than 4 x the " + std::to_string(online) +
                       " CPUs online; use 0 for the CPUs this process may use, or a count up to " +
@@ -36,7 +37,7 @@ void set_cpu_threads(int64_t n) {
   }
   if (n <= 0) {
     std::string why;
-    n = usable_cpus(read_cpu_limits(), &why);
+    n = usable_cpus(limits, &why);
     RARLHF_LOG_DEBUG("threads: {} ({})", n, why);
   }
   at::set_num_threads(static_cast<int>(n));

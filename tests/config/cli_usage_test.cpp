@@ -12,7 +12,7 @@
 using namespace rarlhf;
 
 namespace {
-const std::string kBin = std::string(RARLHF_BINARY_DIR) + "/rarlhf";
+const std::string kBin = rarlhf::testing::rarlhf_binary();
 }
 
 TEST(CliUsage, MistypedCommandsOptionsAndThreadCounts) {

@@ -73,7 +73,7 @@ TEST(CpuLimits, AffinityMaskIsRead) {
 }
 
 TEST(CpuLimits, TrainRecordsTheThreadsItMayUse) {
-  const std::string bin = std::string(RARLHF_BINARY_DIR) + "/rarlhf";
+  const std::string bin = rarlhf::testing::rarlhf_binary();
   if (!fs::exists(bin)) GTEST_SKIP() << "build the rarlhf target first";
   if (!fs::exists(rarlhf::testing::shared_data("tiny-gpt2-vocab21/vocab.json"))) GTEST_SKIP() << "needs ../shared/data";
   if (std::system("command -v taskset >/dev/null 2>&1") != 0) GTEST_SKIP() << "taskset (util-linux) missing";

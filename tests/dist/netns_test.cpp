@@ -31,7 +31,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kBin = std::string(RARLHF_BINARY_DIR) + "/rarlhf";
+const std::string kBin = rarlhf::testing::rarlhf_binary();
 
 bool sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
 

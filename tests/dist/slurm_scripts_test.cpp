@@ -33,9 +33,9 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::string kSrc = RARLHF_SOURCE_DIR;
-const std::string kBin = std::string(RARLHF_BINARY_DIR) + "/rarlhf";
-const std::string kTokDir = kSrc + "/../shared/data/tiny-gpt2-vocab21";
-const std::string kLexicon = kSrc + "/../shared/data/sentiment-lexicons/vader_lexicon.txt";
+const std::string kBin = rarlhf::testing::rarlhf_binary();
+const std::string kTokDir = rarlhf::testing::tiny_vocab_dir();
+const std::string kLexicon = rarlhf::testing::shared_data("sentiment-lexicons/vader_lexicon.txt");
 
 using rarlhf::testing::run;
 

@@ -14,6 +14,8 @@ extern char** environ;
 
 namespace rarlhf::testing {
 
+std::string rarlhf_binary() { return std::string(RARLHF_BINARY_DIR) + "/rarlhf"; }
+
 const std::vector<std::string> kLauncherVariables = {
     "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "RARLHF_MASTER_ADDR",
     "RARLHF_MASTER_PORT", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_JOB_ID", "SLURM_ARRAY_TASK_ID",

@@ -11,6 +11,9 @@
 
 namespace rarlhf::testing {
 
+// The built `rarlhf` binary (tests skip when it is missing).
+std::string rarlhf_binary();
+
 // The launcher variables a test must not inherit from the shell that runs it (a developer inside a
 // Slurm allocation, say): spawn() removes them before applying `env_set`.
 extern const std::vector<std::string> kLauncherVariables;

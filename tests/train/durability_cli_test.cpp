@@ -27,7 +27,7 @@ using rarlhf::testing::wait_lines;
 
 namespace {
 
-const std::string kBin = std::string(RARLHF_BINARY_DIR) + "/rarlhf";
+const std::string kBin = rarlhf::testing::rarlhf_binary();
 
 class DurabilityCliTest : public ::testing::Test {
  protected:
