@@ -8,7 +8,9 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
