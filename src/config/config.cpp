@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -42,16 +43,20 @@ std::string kind_of(const json& j) {
   }
 }
 
-// A value as it appears in an error line: its JSON, cut at 80 characters.
-std::string shown(const json& j) {
-  std::string d = j.dump();
-  if (d.size() > 80) d = d.substr(0, 77) + "...";
-  return d;
+// A value as it appears in an error line: its JSON (bytes that are not UTF-8 as U+FFFD), at most
+// 80 bytes.
+std::string shown(const json& j) { return excerpt(j.dump(-1, ' ', false, json::error_handler_t::replace), 80); }
+
+// run.device: auto, cpu, cuda or cuda:N (N a device index of at most 4 digits).
+bool valid_device_spec(const std::string& d) {
+  if (d == "auto" || d == "cpu" || d == "cuda") return true;
+  if (!starts_with(d, "cuda:") || d.size() == 5 || d.size() > 9) return false;
+  return std::all_of(d.begin() + 5, d.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 [[noreturn]] void type_error(const std::string& origin, const std::string& path, const char* want,
                              const json& got) {
-  throw ConfigError(origin + ": " + path + ": expected " + want + ", got " + kind_of(got) + " (" + shown(got) + ")");
+  throw ConfigError(origin + ": " + excerpt(path) + ": expected " + want + ", got " + kind_of(got) + " (" + shown(got) + ")");
 }
 
 // Configs are a few levels deep; far deeper input (a generated or corrupt file) would exhaust the
@@ -71,7 +76,7 @@ json parse_config_json(const std::string& text, const std::string& what) {
     if (event == json::parse_event_t::object_start) keys.emplace_back();
     if (event == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
     if (event == json::parse_event_t::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second) {
-      throw ConfigError(what + ": key \"" + parsed.get<std::string>() + "\" appears twice in one object; keep one");
+      throw ConfigError(what + ": key " + shown(parsed) + " appears twice in one object; keep one");
     }
     return true;
   };
@@ -90,7 +95,10 @@ void read_value(bool& out, const json& j, const std::string& o, const std::strin
   out = j.get<bool>();
 }
 void read_value(int64_t& out, const json& j, const std::string& o, const std::string& p) {
-  if (j.is_number_integer() || j.is_number_unsigned()) {
+  if (j.is_number_unsigned() && j.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+    throw ConfigError(o + ": " + excerpt(p) + ": " + shown(j) + " is out of range; an integer here is at most " +
+                      std::to_string(INT64_MAX));
+  } else if (j.is_number_integer() || j.is_number_unsigned()) {
     out = j.get<int64_t>();
   } else if (j.is_number_float() && std::floor(j.get<double>()) == j.get<double>() &&
              std::abs(j.get<double>()) < 9e15) {
@@ -167,7 +175,7 @@ std::vector<std::string> all_dotted(Config& c) {
     hint = g2.empty() ? "; run `rarlhf config --doc` for the list of keys"
                       : "; did you mean '" + g2 + "'?";
   }
-  throw ConfigError(origin + ": " + path + ": unknown key" + hint);
+  throw ConfigError(origin + ": " + excerpt(path) + ": unknown key" + hint);
 }
 
 }  // namespace
@@ -200,7 +208,7 @@ void apply_json(Config& cfg, const json& j, const std::string& origin) {
       if (it.value().is_object() && !it.value().empty()) {
         std::string full = sec + "." + it.value().begin().key();
         std::string g = did_you_mean(full, all_dotted(cfg));
-        if (!g.empty()) throw ConfigError(origin + ": " + full + ": unknown key; did you mean '" + g + "'?");
+        if (!g.empty()) throw ConfigError(origin + ": " + excerpt(full) + ": unknown key; did you mean '" + g + "'?");
       }
       unknown_key(cfg, origin, sec, sections);
     }
@@ -218,11 +226,15 @@ void apply_file(Config& cfg, const std::string& path) {
     try {
       j = parse_config_json(read_file(p), p);
     } catch (const json::parse_error& e) {
-      throw ConfigError(p + ": not valid JSON (" + std::string(e.what()) + "); fix the syntax");
+      throw ConfigError(p + ": not valid JSON (" + excerpt(e.what(), 200) + "); fix the syntax");
     }
     if (!j.is_object()) throw ConfigError(p + ": the top level must be a JSON object");
     if (j.contains("extends")) {
       if (!j["extends"].is_string()) type_error(p, "extends", "a string (a path)", j["extends"]);
+      const std::string& ext = j["extends"].get_ref<const std::string&>();
+      if (ext.empty() || ext.size() > 4096 || excerpt(ext, 8192) != ext) {
+        throw ConfigError(p + ": extends: " + shown(j["extends"]) + " is not a file path; name the base config file");
+      }
       namespace fs = std::filesystem;
       fs::path base = fs::path(p).parent_path() / j["extends"].get<std::string>();
       load(base.lexically_normal().string());
@@ -235,21 +247,22 @@ void apply_file(Config& cfg, const std::string& path) {
 void apply_set(Config& cfg, const std::string& assignment) {
   auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
-    throw ConfigError("--set " + assignment + ": expected KEY=VALUE, e.g. --set ppo.clip_range=0.1");
+    throw ConfigError("--set " + excerpt(assignment) + ": expected KEY=VALUE, e.g. --set ppo.clip_range=0.1");
   }
-  std::string key = trim(assignment.substr(0, eq));
+  const std::string key = trim(assignment.substr(0, eq));
+  const std::string shown_key = excerpt(key);
   std::string raw = assignment.substr(eq + 1);
   json value;
   try {
-    value = parse_config_json(raw, "--set " + key);
+    value = parse_config_json(raw, "--set " + shown_key);
   } catch (const json::parse_error&) {
-    if (raw.size() > 200) throw ConfigError("--set " + key + ": value of " + std::to_string(raw.size()) + " characters is not JSON; pass a number, true/false, a JSON string or a short name");
+    if (raw.size() > 200) throw ConfigError("--set " + shown_key + ": value of " + std::to_string(raw.size()) + " characters is not JSON; pass a number, true/false, a JSON string or a short name");
     value = raw;  // not JSON: a bare string such as --set run.name=seed1
   }
   auto parts = split(key, '.');
   if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
     std::string g = did_you_mean(key, all_dotted(cfg));
-    throw ConfigError("--set " + key + ": keys are SECTION.FIELD" +
+    throw ConfigError("--set " + shown_key + ": keys are SECTION.FIELD" +
                       (g.empty() ? std::string("; run `rarlhf config --doc` for the list")
                                  : "; did you mean '" + g + "'?"));
   }
@@ -274,7 +287,7 @@ class Rules {
     std::string list;
     for (const auto& x : allowed) list += (list.empty() ? "" : ", ") + x;
     const std::string g = did_you_mean(value, allowed);
-    fail(key, "'" + value + "' is not one of " + list + (g.empty() ? "" : "; did you mean '" + g + "'?"));
+    fail(key, "'" + excerpt(value) + "' is not one of " + list + (g.empty() ? "" : "; did you mean '" + g + "'?"));
   }
 
  private:
@@ -306,8 +319,7 @@ void check_choices(const Config& in, const Rules& r) {
 void validate_run(const RunConfig& run, const Rules& r) {
   if (run.threads < 0) r.fail("run.threads", "must be >= 0 (0 = all cores)");
   if (run.save_every < 0) r.fail("run.save_every", "must be >= 0 (0 = only at the end)");
-  if (!(run.device == "auto" || run.device == "cpu" || starts_with(run.device, "cuda")))
-    r.fail("run.device", "'" + run.device + "' is not auto, cpu, cuda or cuda:N");
+  if (!valid_device_spec(run.device)) r.fail("run.device", "'" + excerpt(run.device) + "' is not auto, cpu, cuda or cuda:N");
 }
 
 void validate_data(const DataConfig& d, const Rules& r) {
@@ -390,7 +402,7 @@ void validate_pipeline(const PipelineConfig& p, const Rules& r) {
   for (const auto& [stage, sets] : p.overrides) {
     for (const auto& s : sets) {
       if (s.find('=') == std::string::npos || s.find('.') > s.find('='))
-        r.fail("pipeline." + stage, "'" + s + "' is not a \"section.key=VALUE\" override");
+        r.fail("pipeline." + stage, "'" + excerpt(s) + "' is not a \"section.key=VALUE\" override");
     }
   }
 }

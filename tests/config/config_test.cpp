@@ -7,6 +7,7 @@
 
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
+#include "rarlhf/common/strings.h"
 #include "rarlhf/config/config.h"
 
 using namespace rarlhf;
@@ -204,4 +205,57 @@ TEST(Config, HostileInputIsBoundedAndNamed) {
   write_file_atomic(dup, R"({"ppo": {"learning_rate": 0.1}, "sft": {"learning_rate": 0.1}})");
   EXPECT_EQ(error_of([&] { load_config(dup, {}); }), "");
   std::filesystem::remove_all(dir);
+}
+
+// Issue #19, item 8 and what the config fuzzer (fuzz/fuzz_config.cpp) found: an integer above
+// int64's range wrapped negative and was reported as "must be > 0"; "cudaXYZ" passed validation;
+// keys with control characters or invalid UTF-8 made multi-line or JSON-exception messages.
+TEST(Config, OutOfRangeIntegersDevicesAndOddKeysAreNamedOnOneLine) {
+  EXPECT_EQ(error_of([] { load_config("", {"ppo.batch_size=10000000000000000000"}); }),
+            "--set: ppo.batch_size: 10000000000000000000 is out of range; an integer here is at most "
+            "9223372036854775807");
+  EXPECT_EQ(error_of([] { load_config("", {"run.save_every=9223372036854775807"}); }), "");
+  for (const char* bad : {"cudaXYZ", "cuda:", "cuda:x", "cuda:-1", "cuda:12345", "CPU", "cuda0"}) {
+    EXPECT_EQ(error_of([&] { load_config("", {std::string("run.device=") + bad}); }),
+              std::string("--set: run.device: '") + bad + "' is not auto, cpu, cuda or cuda:N")
+        << bad;
+  }
+  for (const char* good : {"auto", "cpu", "cuda", "cuda:0", "cuda:15"}) {
+    EXPECT_EQ(error_of([&] { load_config("", {std::string("run.device=") + good}); }), "") << good;
+  }
+  // A key holding a CR and bytes that are not UTF-8 (the fuzzer's input, shortened).
+  const std::string e = error_of([] { load_config("", {"{\xff" "6\r\xff:risk.\xe1lpha=0.3"}); });
+  EXPECT_EQ(e.rfind("--set: {\\xFF6\\r\\xFF:risk: unknown key", 0), 0u) << e;
+  EXPECT_EQ(e.find_first_of("\r\n\xff"), std::string::npos) << e;
+  EXPECT_EQ(error_of([] { load_config("", {"ppo.batch_siz\ne=1"}); }),
+            "--set: ppo.batch_siz\\ne: unknown key; did you mean 'ppo.batch_size'?");
+  // A 5,000-character key: no suggestion, bounded line, and no length x length search.
+  const std::string k = error_of([] { load_config("", {"ppo." + std::string(5000, 'x') + "=1"}); });
+  EXPECT_LT(k.size(), 200u);
+  EXPECT_NE(k.find("unknown key; run `rarlhf config --doc`"), std::string::npos) << k;
+}
+
+// excerpt(): how error lines show a user's bytes.
+TEST(Strings, ExcerptEscapesAndCutsOnBoundaries) {
+  EXPECT_EQ(excerpt("plain text"), "plain text");
+  EXPECT_EQ(excerpt("a\nb\r\tc"), "a\\nb\\r\\tc");
+  EXPECT_EQ(excerpt("\x01\x7f"), "\\x01\\x7F");
+  EXPECT_EQ(excerpt("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  EXPECT_EQ(excerpt("\xffx"), "\\xFFx");                      // not a UTF-8 lead byte
+  EXPECT_EQ(excerpt("ab\xc3"), "ab\\xC3");                    // truncated sequence
+  EXPECT_EQ(excerpt("\xed\xa0\x80"), "\\xED\\xA0\\x80");      // surrogate U+D800
+  EXPECT_EQ(excerpt("\xc0\xaf"), "\\xC0\\xAF");              // overlong '/'
+  EXPECT_EQ(excerpt("\xf4\x90\x80\x80"), "\\xF4\\x90\\x80\\x80");  // above U+10FFFF
+  EXPECT_EQ(excerpt(std::string(100, 'a'), 10), "aaaaaaaaaa...");
+  EXPECT_EQ(excerpt("abcdefghi\n", 10), "abcdefghi...");        // not inside an escape
+  EXPECT_EQ(excerpt("abcdefghi\xc3\xa9", 10), "abcdefghi...");  // not inside a character
+  EXPECT_EQ(excerpt("abcdefgh\xc3\xa9", 10), "abcdefgh\xc3\xa9");
+  EXPECT_EQ(excerpt(""), "");
+}
+
+TEST(Strings, DidYouMeanSkipsCandidatesTooFarInLength) {
+  EXPECT_EQ(did_you_mean("rsik.alpha", {"ppo.batch_size", "risk.alpha"}), "risk.alpha");
+  EXPECT_EQ(did_you_mean("ab", {"abc", "xy"}), "abc");
+  EXPECT_EQ(did_you_mean(std::string(5000, 'x'), {"risk.alpha"}), "");
+  EXPECT_EQ(did_you_mean("x", {}), "");
 }

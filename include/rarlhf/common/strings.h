@@ -16,4 +16,9 @@ std::string trim(const std::string& s);
 bool starts_with(const std::string& s, const std::string& prefix);
 bool ends_with(const std::string& s, const std::string& suffix);
 
+// `s` as an error line may show it: control characters and bytes that are not UTF-8 written as
+// \n, \r, \t, \xNN, and cut after `max` bytes of output (never inside a character or an escape)
+// with "..." appended. For echoing a field of a user's file: one line, bounded.
+std::string excerpt(const std::string& s, size_t max = 60);
+
 }  // namespace rarlhf
