@@ -3,6 +3,8 @@
 
 #include <utility>
 
+#include "rarlhf/common/strings.h"
+
 namespace rarlhf {
 
 CsvReader::CsvReader(std::string content, std::string path)
@@ -53,13 +55,14 @@ CsvReader::Status CsvReader::next(std::vector<std::string>& fields, std::string*
                    ", runs to the end of the file)";
         }
         fields.push_back(field);
+        end_line_ = line_ - (s[n - 1] == '\n' ? 1 : 0);
         return Status::kMalformed;
       }
       // After the closing quote only a separator or a line end may follow.
       if (pos_ < n && s[pos_] != ',' && s[pos_] != '\n' &&
           !(s[pos_] == '\r' && pos_ + 1 < n && s[pos_ + 1] == '\n') && !(s[pos_] == '\r' && pos_ + 1 == n)) {
         if (bad.empty()) {
-          bad = "unexpected character '" + std::string(1, s[pos_]) + "' after a closing quote in field " +
+          bad = "unexpected character '" + excerpt(std::string(1, s[pos_])) + "' after a closing quote in field " +
                 std::to_string(fields.size() + 1) + " (a quote inside a quoted field must be doubled)";
         }
         while (pos_ < n && s[pos_] != ',' && s[pos_] != '\n') field += s[pos_++];
@@ -83,6 +86,7 @@ CsvReader::Status CsvReader::next(std::vector<std::string>& fields, std::string*
       record_done = true;
     }
   }
+  end_line_ = line_ - (s[pos_ - 1] == '\n' ? 1 : 0);
   if (!bad.empty()) {
     if (error) *error = bad;
     return Status::kMalformed;

@@ -6,7 +6,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <unordered_map>
 #include <utility>
 
@@ -22,6 +24,15 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+// True the first time a process asks about `key`: a file read twice (eval's prompts and its
+// perplexity texts are often one file) warns about its skipped rows once.
+bool first_warning_for(const std::string& key) {
+  static std::mutex mu;
+  static std::set<std::string> seen;
+  std::lock_guard<std::mutex> lock(mu);
+  return seen.insert(key).second;
+}
 
 // Collects examples and applies the filters and the error policy shared by every format.
 class Sink {
@@ -185,8 +196,8 @@ int require_column(const CsvTable& t, const std::string& path, const std::string
   int c = t.column(name);
   if (c < 0) {
     std::string hint = did_you_mean(name, t.header);
-    throw ConfigError(path + ": no column '" + name + "' in the header (columns: " + join(t.header) + ")" +
-                      (hint.empty() ? "" : "; did you mean '" + hint + "'?") + "; set " + key);
+    throw ConfigError(path + ": no column '" + excerpt(name) + "' in the header (columns: " + excerpt(join(t.header), 200) +
+                      ")" + (hint.empty() ? "" : "; did you mean '" + excerpt(hint) + "'?") + "; set " + key);
   }
   return c;
 }
@@ -201,13 +212,18 @@ void for_each_record(CsvReader& reader, const CsvTable& t, Sink& sink, Fn&& fn) 
     if (st == CsvReader::Status::kEnd) break;
     sink.row();
     std::string where = reader.path() + ":" + std::to_string(reader.line());
+    // A bad record over several lines is most often one stray quote: say how far it reached.
+    const int64_t span = reader.end_line() - reader.line();
+    const std::string joined = span <= 0 ? "" : " (the record runs to line " + std::to_string(reader.end_line()) +
+                                                    ": a stray quote opening a field joins the " +
+                                                    std::to_string(span) + " line(s) after it into one record)";
     if (st == CsvReader::Status::kMalformed) {
-      sink.malformed(where, err);
+      sink.malformed(where, err + (err.find("unterminated") == std::string::npos ? joined : ""));
       continue;
     }
     if (fields.size() != t.header.size()) {
-      sink.malformed(where, std::to_string(fields.size()) + " fields, header has " +
-                                std::to_string(t.header.size()) + " (unquoted comma or newline in a field?)");
+      sink.malformed(where, std::to_string(fields.size()) + " fields, header has " + std::to_string(t.header.size()) +
+                                (span > 0 ? joined : " (unquoted comma in a field?)"));
       continue;
     }
     fn(where, fields);
@@ -226,7 +242,7 @@ void read_csv(const DataConfig& cfg, const std::string& path, Sink& sink) {
     ex.text = f[text_col];
     if (label_col >= 0) ex.label = f[label_col];
     if (score_col >= 0 && !parse_double(f[score_col], &ex.given_score)) {
-      sink.malformed(where, "column '" + cfg.score_field + "' is not a number: '" + f[score_col] + "'");
+      sink.malformed(where, "column '" + cfg.score_field + "' is not a number: '" + excerpt(f[score_col]) + "'");
       return;
     }
     sink.add(std::move(ex));
@@ -281,7 +297,7 @@ void read_jigsaw_csv(const DataConfig& cfg, const std::string& path, Sink& sink)
     } else {
       auto it = test_labels.find(f[id_col]);
       if (it == test_labels.end()) {
-        sink.malformed(where, "id '" + f[id_col] + "' is not in test_labels.csv");
+        sink.malformed(where, "id '" + excerpt(f[id_col]) + "' is not in test_labels.csv");
         return;
       }
       toxic = it->second;
@@ -297,11 +313,11 @@ void read_jigsaw_csv(const DataConfig& cfg, const std::string& path, Sink& sink)
       sink.filtered();  // Kaggle: not used for scoring, so unlabelled
       return;
     } else {
-      sink.malformed(where, "toxic is '" + toxic + "'; expected 0 or 1");
+      sink.malformed(where, "toxic is '" + excerpt(toxic) + "'; expected 0 or 1");
       return;
     }
     if (score_col >= 0 && !parse_double(f[score_col], &ex.given_score)) {
-      sink.malformed(where, "column '" + score_name + "' is not a number: '" + f[score_col] + "'");
+      sink.malformed(where, "column '" + score_name + "' is not a number: '" + excerpt(f[score_col]) + "'");
       return;
     }
     sink.add(std::move(ex));
@@ -537,7 +553,7 @@ std::vector<TextExample> read_texts(const DataConfig& cfg, const std::string& pa
   } else {  // DataFormat::kUciJson, the last one left
     read_uci_json(path, sink);
   }
-  if (rep.malformed > 0) {
+  if (rep.malformed > 0 && first_warning_for(path + "\n" + cfg.format)) {
     RARLHF_LOG_WARN("{}: skipped {} malformed row(s) of {}; first: {}", path, rep.malformed, rep.rows,
                     rep.problems.empty() ? "" : rep.problems.front());
   }

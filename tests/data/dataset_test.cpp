@@ -87,6 +87,53 @@ TEST(Dataset, CsvMissingColumnIsConfigErrorWithSuggestion) {
       ConfigError);
 }
 
+// Issue #19: one stray quote used to swallow the next 20 rows into "1 malformed row" with no hint;
+// the message now says where the record ends and why. Fields echoed in messages stay one bounded
+// line (a 1 MB field used to make a 1 MB error line, a newline in it a two-line error).
+TEST(Dataset, CsvStrayQuoteAndHugeFieldsGiveOneBoundedLine) {
+  TempDir d;
+  std::string rows = "text,label\nfine,pos\n\"stray quote,neg\n";      // lines 1-3
+  for (int i = 0; i < 20; ++i) rows += "row " + std::to_string(i) + ",pos\n";  // lines 4-23
+  rows += "closed\",neg,pos\nafter,pos\n";  // the quote opened on line 3 closes on line 24
+  std::string path = d.write("stray.csv", rows);
+  ReadReport rep;
+  auto ex = read_texts(cfg_for("csv"), path, &rep);
+  ASSERT_EQ(ex.size(), 2u);
+  EXPECT_EQ(ex[1].text, "after");
+  EXPECT_EQ(ex[1].where, path + ":25");
+  ASSERT_EQ(rep.problems.size(), 1u);
+  EXPECT_EQ(rep.problems[0], path + ":3: 3 fields, header has 2 (the record runs to line 24: a stray quote opening "
+                                    "a field joins the 21 line(s) after it into one record)");
+  // The same stray quote closed by a quote inside later text: malformed for that reason, same hint.
+  path = d.write("stray2.csv", "text,label\n\"stray,neg\nsays \"hi\" there,pos\nafter,pos\n");
+  ReadReport rep1;
+  read_texts(cfg_for("csv"), path, &rep1);
+  ASSERT_EQ(rep1.problems.size(), 1u);
+  EXPECT_EQ(rep1.problems[0], path + ":2: unexpected character 'h' after a closing quote in field 1 (a quote inside a "
+                                     "quoted field must be doubled) (the record runs to line 3: a stray quote opening "
+                                     "a field joins the 1 line(s) after it into one record)");
+
+  DataConfig c = cfg_for("csv");
+  c.label_field = "";
+  c.score_field = "score";
+  path = d.write("huge.csv", "text,score\nok,\"" + std::string(1 << 20, '9') + "x\"\nnl,\"1\n2\"\ngood,1\n");
+  ReadReport rep2;
+  read_texts(c, path, &rep2);
+  ASSERT_EQ(rep2.problems.size(), 2u);
+  EXPECT_EQ(rep2.problems[0], path + ":2: column 'score' is not a number: '" + std::string(60, '9') + "...'");
+  EXPECT_EQ(rep2.problems[1], path + ":3: column 'score' is not a number: '1\\n2'");
+  // With nothing usable the error line repeats the first problem: still bounded, still one line.
+  path = d.write("huge3.csv", "text,score\nok,\"" + std::string(1 << 20, '9') + "\n\"\n");
+  try {
+    read_texts(c, path);
+    FAIL() << "no usable text expected";
+  } catch (const IoError& e) {
+    const std::string m = e.what();
+    EXPECT_LT(m.size(), 400u) << m.size();
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  }
+}
+
 TEST(Dataset, CsvScoreFieldAndNoLabel) {
   TempDir d;
   std::string path = d.write("s.csv", ",score,review\n0,-3.5,bad film\n1,x,unparseable\n2,2.25,good film\n");

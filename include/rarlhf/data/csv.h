@@ -23,6 +23,8 @@ class CsvReader {
 
   // 1-based line on which the record last returned by next() starts.
   int64_t line() const { return record_line_; }
+  // 1-based line on which that record ends (> line() when a quoted field holds line breaks).
+  int64_t end_line() const { return end_line_; }
   const std::string& path() const { return path_; }
 
  private:
@@ -31,6 +33,7 @@ class CsvReader {
   size_t pos_ = 0;
   int64_t line_ = 1;         // line at pos_
   int64_t record_line_ = 0;
+  int64_t end_line_ = 0;
 };
 
 // Quotes a field for writing when it contains a comma, quote, CR or LF.
