@@ -21,6 +21,7 @@
 
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
+#include "rarlhf/common/strings.h"
 #include "hf_pipeline.h"
 #include "text_internal.h"
 
@@ -165,6 +166,15 @@ void append_utf8(std::string& s, uint32_t cp) {
 
 namespace {
 
+// A token or line of the user's files as an error line shows it: JSON-quoted (invalid UTF-8 as
+// U+FFFD, so a stray 0xFF byte cannot turn the message into a JSON exception), at most 80 bytes.
+std::string quote_token(const std::string& s) {
+  return excerpt(nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 80);
+}
+std::string shown(const nlohmann::json& v) {
+  return excerpt(v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 80);
+}
+
 // Maps a vocab string in the byte-level alphabet back to bytes. Characters outside the alphabet
 // (possible in hand-made vocabs) pass through as their own UTF-8, like HF's ByteLevel decoder.
 // all_in (optional): set to false when some character is outside the alphabet.
@@ -208,7 +218,7 @@ void load_vocab(BpeModel& m, const nlohmann::json& vocab, const std::string& whe
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
     if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
         it.value().get<int64_t>() >= (int64_t{1} << 30)) {
-      throw IoError(where + ": token " + nlohmann::json(it.key()).dump() + " has id " + it.value().dump() +
+      throw IoError(where + ": token " + quote_token(it.key()) + " has id " + shown(it.value()) +
                     "; ids must be integers in [0, 2^30)");
     }
     int32_t id = static_cast<int32_t>(it.value().get<int64_t>());
@@ -217,8 +227,8 @@ void load_vocab(BpeModel& m, const nlohmann::json& vocab, const std::string& whe
       m.id_used.resize(id + 1, 0);
     }
     if (m.id_used[id]) {
-      throw IoError(where + ": id " + std::to_string(id) + " is used by both " + nlohmann::json(m.id_to_token[id]).dump() +
-                    " and " + nlohmann::json(it.key()).dump() + "; each id must name one token");
+      throw IoError(where + ": id " + std::to_string(id) + " is used by both " + quote_token(m.id_to_token[id]) +
+                    " and " + quote_token(it.key()) + "; each id must name one token");
     }
     m.id_used[id] = 1;
     m.id_to_token[id] = it.key();
@@ -237,7 +247,7 @@ std::array<int32_t, 3> resolve_merge(const BpeModel& m, const std::string& a, co
   for (int k = 0; k < 3; ++k) {
     auto it = m.token_to_id.find(*parts[k]);
     if (it == m.token_to_id.end()) {
-      throw IoError(where + ": merge \"" + a + " " + b + "\" uses " + nlohmann::json(*parts[k]).dump() +
+      throw IoError(where + ": merge " + quote_token(a + " " + b) + " uses " + quote_token(*parts[k]) +
                     ", which is not in the vocab; the vocab and merges files do not belong together");
     }
     r[k] = it->second;
@@ -261,7 +271,7 @@ std::vector<std::array<int32_t, 3>> load_merges_txt(const BpeModel& m, const std
     size_t sp = line.find(' ');
     if (sp == std::string::npos || sp == 0 || sp + 1 == line.size() || line.find(' ', sp + 1) != std::string::npos) {
       throw IoError(path + ": line " + std::to_string(line_no) + ": expected two tokens separated by one space, got " +
-                    nlohmann::json(line).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                    quote_token(line) +
                     "; use a GPT-2 merges.txt / vocab.bpe");
     }
     merges.push_back(resolve_merge(m, line.substr(0, sp), line.substr(sp + 1),
@@ -357,7 +367,7 @@ std::shared_ptr<BpeModel> load_tokenizer_json(const std::string& path) {
     for (const auto& t : j["added_tokens"]) {
       if (!t.is_object() || !t.contains("id") || !t.contains("content") || !t["id"].is_number_integer() ||
           !t["content"].is_string() || t["id"].get<int64_t>() < 0 || t["id"].get<int64_t>() >= (int64_t{1} << 30)) {
-        throw IoError(path + ": added_tokens entry " + t.dump() + " needs an integer \"id\" and a string \"content\"");
+        throw IoError(path + ": added_tokens entry " + shown(t) + " needs an integer \"id\" and a string \"content\"");
       }
       int32_t id = static_cast<int32_t>(t["id"].get<int64_t>());
       std::string content = t["content"].get<std::string>();
@@ -366,8 +376,8 @@ std::shared_ptr<BpeModel> load_tokenizer_json(const std::string& path) {
         m->id_used.resize(id + 1, 0);
       }
       if (m->id_used[id] && m->id_to_token[id] != content) {
-        throw IoError(path + ": added token " + nlohmann::json(content).dump() + " reuses id " + std::to_string(id) +
-                      " of " + nlohmann::json(m->id_to_token[id]).dump() + "; fix added_tokens");
+        throw IoError(path + ": added token " + quote_token(content) + " reuses id " + std::to_string(id) +
+                      " of " + quote_token(m->id_to_token[id]) + "; fix added_tokens");
       }
       m->id_used[id] = 1;
       m->id_to_token[id] = content;
@@ -386,22 +396,22 @@ std::shared_ptr<BpeModel> load_tokenizer_json(const std::string& path) {
   }
   auto model_str = [&](const char* k) {
     if (!model.contains(k) || model[k].is_null()) return std::string();
-    if (!model[k].is_string()) throw IoError(path + ": model." + k + ": expected a string, got " + model[k].dump());
+    if (!model[k].is_string()) throw IoError(path + ": model." + k + ": expected a string, got " + shown(model[k]));
     return model[k].get<std::string>();
   };
   auto model_flag = [&](const char* k) {
     if (!model.contains(k) || model[k].is_null()) return false;
-    if (!model[k].is_boolean()) throw IoError(path + ": model." + k + ": expected true or false, got " + model[k].dump());
+    if (!model[k].is_boolean()) throw IoError(path + ": model." + k + ": expected true or false, got " + shown(model[k]));
     return model[k].get<bool>();
   };
   for (const char* k : {"continuing_subword_prefix", "end_of_word_suffix"}) {
     if (!model_str(k).empty()) {
-      throw IoError(path + ": model." + k + ": " + nlohmann::json(model_str(k)).dump() +
+      throw IoError(path + ": model." + k + ": " + quote_token(model_str(k)) +
                     " is not supported (no GPT-2/Llama-style tokenizer uses it); use a tokenizer without it");
     }
   }
   if (model.contains("dropout") && !model["dropout"].is_null() && model["dropout"] != 0 && model["dropout"] != 0.0) {
-    throw IoError(path + ": model.dropout: " + model["dropout"].dump() +
+    throw IoError(path + ": model.dropout: " + shown(model["dropout"]) +
                   " is not supported (BPE dropout makes encode random); set it to null");
   }
   std::string unk = model_str("unk_token");
@@ -425,7 +435,7 @@ std::shared_ptr<BpeModel> load_tokenizer_json(const std::string& path) {
       const std::string& s = e.get_ref<const std::string&>();
       size_t sp = s.find(' ');
       if (sp == std::string::npos || sp == 0 || sp + 1 == s.size() || s.find(' ', sp + 1) != std::string::npos) {
-        throw IoError(where + ": expected \"a b\", got " + e.dump() + "; fix the merges list");
+        throw IoError(where + ": expected \"a b\", got " + shown(e) + "; fix the merges list");
       }
       a = s.substr(0, sp);
       b = s.substr(sp + 1);
@@ -433,7 +443,7 @@ std::shared_ptr<BpeModel> load_tokenizer_json(const std::string& path) {
       a = e[0].get<std::string>();
       b = e[1].get<std::string>();
     } else {
-      throw IoError(where + ": expected \"a b\" or [\"a\", \"b\"], got " + e.dump() + "; fix the merges list");
+      throw IoError(where + ": expected \"a b\" or [\"a\", \"b\"], got " + shown(e) + "; fix the merges list");
     }
     merges.push_back(resolve_merge(*m, a, b, where));
   }
@@ -491,10 +501,10 @@ void apply_tokenizer_config(BpeModel& m, const std::string& path) {
   auto id_of = [&](const char* key) -> int32_t {
     if (!c.contains(key) || c[key].is_null()) return -2;  // not named
     std::string tok = config_token(c[key]);
-    if (tok.empty()) throw IoError(path + ": " + key + ": expected a token string or {\"content\": ...}, got " + c[key].dump());
+    if (tok.empty()) throw IoError(path + ": " + key + ": expected a token string or {\"content\": ...}, got " + shown(c[key]));
     auto it = m.token_to_id.find(tok);
     if (it == m.token_to_id.end()) {
-      throw IoError(path + ": " + key + ": " + nlohmann::json(tok).dump() + " is not in the tokenizer's vocab; "
+      throw IoError(path + ": " + key + ": " + quote_token(tok) + " is not in the tokenizer's vocab; "
                     "the tokenizer_config.json does not belong to this tokenizer");
     }
     return it->second;
@@ -505,7 +515,7 @@ void apply_tokenizer_config(BpeModel& m, const std::string& path) {
   if (pad != -2) m.pad_id = pad;
   auto flag = [&](const char* key, bool* out) {
     if (!c.contains(key) || c[key].is_null()) return false;
-    if (!c[key].is_boolean()) throw IoError(path + ": " + key + ": expected true or false, got " + c[key].dump());
+    if (!c[key].is_boolean()) throw IoError(path + ": " + key + ": expected true or false, got " + shown(c[key]));
     *out = c[key].get<bool>();
     return true;
   };

@@ -15,6 +15,7 @@
 #include <unicode/utext.h>
 
 #include "rarlhf/common/error.h"
+#include "rarlhf/common/strings.h"
 #include "text_internal.h"
 
 namespace rarlhf {
@@ -45,8 +46,9 @@ std::string onig_to_icu(const std::string& p) {
   return out;
 }
 
+// A value of tokenizer.json as an error line shows it: its JSON, at most 80 bytes.
 std::string jdump(const nlohmann::json& v) {
-  return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return excerpt(v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 80);
 }
 
 // Decodes the UTF-8 character at s[i] (an invalid byte is one character, code point U+FFFD).

@@ -259,6 +259,23 @@ TEST(BpeTokenizer, BadFilesGiveIoError) {
   write(dir + "/unknown.txt", "#version: 0.2\nq z\n");
   expect_io_error([&] { BpeTokenizer::from_files(dir + "/vocab.json", dir + "/unknown.txt"); },
                   {"unknown.txt", "line 2", "not in the vocab"});
+  // Issue #19: a merges line starting with byte 0xFF used to surface as nlohmann's
+  // "[json.exception.type_error.316] invalid UTF-8 byte", naming no file. Long lines are cut short.
+  write(dir + "/ff.txt", "#version: 0.2\n\xFFq z\n");
+  try {
+    BpeTokenizer::from_files(dir + "/vocab.json", dir + "/ff.txt");
+    FAIL() << "expected IoError";
+  } catch (const IoError& e) {
+    EXPECT_EQ(std::string(e.what()), dir + "/ff.txt: line 2: merge \"\xEF\xBF\xBDq z\" uses \"\xEF\xBF\xBDq\", which is "
+                                           "not in the vocab; the vocab and merges files do not belong together");
+  }
+  write(dir + "/long.txt", "#version: 0.2\n" + std::string(100000, 'q') + " z\n");
+  try {
+    BpeTokenizer::from_files(dir + "/vocab.json", dir + "/long.txt");
+    FAIL() << "expected IoError";
+  } catch (const IoError& e) {
+    EXPECT_LT(std::string(e.what()).size(), 400u);
+  }
 
   write(dir + "/dup.json", "{\"a\": 1, \"b\": 1}");
   expect_io_error([&] { BpeTokenizer::from_files(dir + "/dup.json", dir + "/ok_merges.txt"); }, {"dup.json", "id 1"});
