@@ -151,6 +151,20 @@ at::ScalarType parse_dtype(const std::string& dtype, const std::string& field) {
 
 namespace {
 
+// A NaN or infinite weight (a corrupt or badly converted checkpoint) turns every later number into
+// NaN: the policy would generate only EOS and eval would report numbers. Named at load instead.
+void check_finite_weights(torch::nn::Module& m, const std::string& source) {
+  torch::NoGradGuard no_grad;
+  for (const auto& item : m.named_parameters(true)) {
+    const at::Tensor finite = at::isfinite(item.value());
+    if (finite.all().item<bool>()) continue;
+    const int64_t bad = finite.numel() - finite.sum().item<int64_t>();
+    throw IoError(source + ": weight '" + item.key() + "' has " + std::to_string(bad) + " of " +
+                  std::to_string(finite.numel()) + " values NaN or infinite; the checkpoint is corrupt (re-download or "
+                  "re-convert it)");
+  }
+}
+
 // The checks load_policy and init_policy share; returns the LM dtype.
 at::ScalarType check_policy_dir(const std::string& dir, const std::string& dtype, const at::Device& device) {
   const at::ScalarType st = parse_dtype(dtype);
@@ -205,6 +219,7 @@ Policy load_policy(const std::string& dir, const std::string& dtype, const at::D
       "safe_serialization=True)",
       "expected Hugging Face " + p.lm->config().model_type + " weights");
   p.lm->load_hf_state(weights, source);
+  check_finite_weights(*p.lm, source);
   p.lm->to(device, st);
   p.lm->eval();
 
@@ -226,8 +241,15 @@ Policy load_policy(const std::string& dir, const std::string& dtype, const at::D
     if (vh.at("v_head.summary.weight").sizes() != w.sizes() || vh.at("v_head.summary.bias").sizes() != b.sizes()) {
       throw IoError(source + ": v_head.summary shapes do not match n_embd " + std::to_string(w.size(1)));
     }
+    for (const char* k : {"v_head.summary.weight", "v_head.summary.bias"}) {
+      if (!at::isFloatingType(vh.at(k).scalar_type())) {
+        throw IoError(source + ": tensor '" + std::string(k) + "' is stored as " +
+                      std::string(c10::toString(vh.at(k).scalar_type())) + "; a weight must be F32, F16 or BF16");
+      }
+    }
     w.copy_(vh.at("v_head.summary.weight"));
     b.copy_(vh.at("v_head.summary.bias"));
+    check_finite_weights(*p.value_head, source);
   } else {
     RARLHF_LOG_DEBUG("{}: no value_head.safetensors; starting from a fresh value head", dir);
   }

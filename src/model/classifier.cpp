@@ -206,6 +206,10 @@ class WeightTaker {
       throw IoError(source_ + ": " + name + " has shape " + shape_str(t.sizes().vec()) + ", config.json implies " +
                     shape_str(shape) + "; config.json and weights do not match");
     if (!t.is_floating_point()) throw IoError(source_ + ": " + name + " is not a floating-point tensor");
+    if (!at::isfinite(t).all().item<bool>()) {
+      throw IoError(source_ + ": " + name + " holds NaN or infinite values; the checkpoint is corrupt (re-download or "
+                    "re-convert it)");
+    }
     map_.erase(it);
     return t.to(device_, at::kFloat).contiguous();
   }

@@ -209,6 +209,10 @@ void Gpt2Impl::load_hf_state(const TensorMap& tensors, const std::string& source
          << p->sizes() << "; the weights do not match the config";
       throw IoError(os.str());
     }
+    if (!at::isFloatingType(t.scalar_type())) {
+      throw IoError(source + ": tensor '" + key + "' is stored as " + std::string(c10::toString(t.scalar_type())) +
+                    "; a weight must be F32, F16 or BF16");
+    }
     if (!loaded.insert(name).second) {
       throw IoError(source + ": tensor '" + name + "' given both with and without the 'transformer.' prefix");
     }
@@ -217,7 +221,7 @@ void Gpt2Impl::load_hf_state(const TensorMap& tensors, const std::string& source
   // Tied checkpoints normally keep wte and drop lm_head; accept the opposite choice too.
   if (!loaded.count("wte.weight") && tensors.count("lm_head.weight")) {
     const auto& head = tensors.at("lm_head.weight");
-    if (head.sizes() == wte_.sizes()) {
+    if (head.sizes() == wte_.sizes() && at::isFloatingType(head.scalar_type())) {
       wte_.copy_(head);
       loaded.insert("wte.weight");
     }

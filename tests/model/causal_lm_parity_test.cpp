@@ -13,8 +13,11 @@
 
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
+#include "rarlhf/io/safetensors.h"
 #include "rarlhf/generate/sampler.h"
 #include "rarlhf/model/causal_lm.h"
+#include "support/temp_dir.h"
+#include "support/tiny_policy.h"
 
 using namespace rarlhf;
 namespace fsys = std::filesystem;
@@ -284,4 +287,55 @@ TEST(CausalLm, SizesThatCannotBeAllocatedAreRefusedBeforeAllocating) {
                           {"bos_token_id", 1}, {"eos_token_id", 2}};
   EXPECT_NE(message(llama).find("num_hidden_layers=4, hidden_size=1048576, vocab_size=32000 make a model of"),
             std::string::npos) << message(llama);
+}
+
+// Issue #19, item 8: weights stored as integers, or NaN/infinite, used to load (a NaN policy
+// generated only EOS and eval reported numbers). Each is an IoError naming the file and tensor.
+TEST(CausalLm, IntegerAndNonFiniteWeightsAreRefusedAtLoad) {
+  rarlhf::testing::TempDir d("weights_check");
+  const std::string good = rarlhf::testing::write_tiny_gpt2(d.path("good"));
+  const TensorMap weights = load_safetensors(good + "/model.safetensors");
+  auto message = [&](const std::string& name, const std::function<at::Tensor(const std::string&, at::Tensor)>& edit,
+                     const std::string& file = "model.safetensors") {
+    const std::string dir = d.path(name);
+    fsys::create_directories(dir);
+    for (const auto& entry : fsys::directory_iterator(good)) {
+      fsys::copy_file(entry.path(), dir + "/" + entry.path().filename().string(),
+                      fsys::copy_options::overwrite_existing);
+    }
+    const TensorMap src = file == "model.safetensors" ? weights : load_safetensors(good + "/" + file);
+    std::vector<std::pair<std::string, at::Tensor>> out;
+    for (const auto& [k, t] : src) out.emplace_back(k, edit(k, t.clone()));
+    save_safetensors(dir + "/" + file, out);
+    try {
+      load_policy(dir, "float32", torch::kCPU);
+    } catch (const IoError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message("same", [](const std::string&, at::Tensor t) { return t; }), "no error");
+  std::string wte;
+  for (const auto& [k, t] : weights) {
+    if (k.size() >= 10 && k.compare(k.size() - 10, 10, "wte.weight") == 0) wte = k;
+  }
+  ASSERT_FALSE(wte.empty());
+  EXPECT_EQ(message("int", [&](const std::string& k, at::Tensor t) { return k == wte ? t.to(at::kInt) : t; }),
+            d.path("int") + "/model.safetensors: tensor '" + wte + "' is stored as Int; a weight must be F32, F16 or BF16");
+  const std::string nan = message("nan", [](const std::string& k, at::Tensor t) {
+    if (k.find("h.1.mlp.c_fc.weight") != std::string::npos) t.view(-1)[3] = NAN;
+    return t;
+  });
+  EXPECT_EQ(nan, d.path("nan") + "/model.safetensors: weight 'h.1.mlp.c_fc.weight' has 1 of 1024 values NaN or "
+                     "infinite; the checkpoint is corrupt (re-download or re-convert it)");  // [16, 64]
+  const std::string inf = message("inf", [](const std::string& k, at::Tensor t) {
+    return k.find("ln_f.bias") != std::string::npos ? t.fill_(-INFINITY) : t;
+  });
+  EXPECT_NE(inf.find("weight 'ln_f.bias' has 16 of 16 values NaN or infinite"), std::string::npos) << inf;
+  if (fsys::exists(good + "/value_head.safetensors")) {
+    const std::string vh = message(
+        "vh", [](const std::string& k, at::Tensor t) { return k == "v_head.summary.bias" ? t.fill_(NAN) : t; },
+        "value_head.safetensors");
+    EXPECT_NE(vh.find("value_head.safetensors: weight 'summary.bias' has 1 of 1 values NaN"), std::string::npos) << vh;
+  }
 }
