@@ -265,7 +265,8 @@ struct HandSet {
     std::vector<std::pair<std::string, at::Tensor>> t;
     for (const auto& [key, shape] : hf_layout(arch, 1, vocab_of(arch))) {
       at::Tensor x = at::zeros(shape);  // q/k weights+biases and FFN except its output bias stay 0
-      auto has = [&](const char* s) { return key.find(s) != std::string::npos; };
+      const std::string& name = key;    // C++17 lambdas cannot capture a structured binding (clang)
+      auto has = [&](const char* s) { return name.find(s) != std::string::npos; };
       if (has("word_embeddings")) x = to_tensor(word);
       else if (has("position_embeddings")) x = to_tensor(pos);
       else if (has("token_type_embeddings")) x = to_tensor(type);
