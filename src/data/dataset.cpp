@@ -213,17 +213,19 @@ void for_each_record(CsvReader& reader, const CsvTable& t, Sink& sink, Fn&& fn) 
     sink.row();
     std::string where = reader.path() + ":" + std::to_string(reader.line());
     // A bad record over several lines is most often one stray quote: say how far it reached.
+    // (Built only for bad records; multi-line reviews that parse are common.)
     const int64_t span = reader.end_line() - reader.line();
-    const std::string joined = span <= 0 ? "" : " (the record runs to line " + std::to_string(reader.end_line()) +
-                                                    ": a stray quote opening a field joins the " +
-                                                    std::to_string(span) + " line(s) after it into one record)";
+    auto joined = [&] {
+      return " (the record runs to line " + std::to_string(reader.end_line()) + ": a stray quote opening a field joins the " +
+             std::to_string(span) + " line(s) after it into one record)";
+    };
     if (st == CsvReader::Status::kMalformed) {
-      sink.malformed(where, err + (err.find("unterminated") == std::string::npos ? joined : ""));
+      sink.malformed(where, err + (span > 0 && err.find("unterminated") == std::string::npos ? joined() : ""));
       continue;
     }
     if (fields.size() != t.header.size()) {
       sink.malformed(where, std::to_string(fields.size()) + " fields, header has " + std::to_string(t.header.size()) +
-                                (span > 0 ? joined : " (unquoted comma in a field?)"));
+                                (span > 0 ? joined() : " (unquoted comma in a field?)"));
       continue;
     }
     fn(where, fields);

@@ -21,7 +21,6 @@
 
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
-#include "rarlhf/common/strings.h"
 #include "hf_pipeline.h"
 #include "text_internal.h"
 
@@ -166,14 +165,8 @@ void append_utf8(std::string& s, uint32_t cp) {
 
 namespace {
 
-// A token or line of the user's files as an error line shows it: JSON-quoted (invalid UTF-8 as
-// U+FFFD, so a stray 0xFF byte cannot turn the message into a JSON exception), at most 80 bytes.
-std::string quote_token(const std::string& s) {
-  return excerpt(nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 80);
-}
-std::string shown(const nlohmann::json& v) {
-  return excerpt(v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 80);
-}
+// A token or line of the user's files as an error line shows it: JSON-quoted, cut (jdump).
+std::string quote_token(const std::string& s) { return jdump(nlohmann::json(s)); }
 
 // Maps a vocab string in the byte-level alphabet back to bytes. Characters outside the alphabet
 // (possible in hand-made vocabs) pass through as their own UTF-8, like HF's ByteLevel decoder.
@@ -218,7 +211,7 @@ void load_vocab(BpeModel& m, const nlohmann::json& vocab, const std::string& whe
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
     if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
         it.value().get<int64_t>() >= (int64_t{1} << 30)) {
-      throw IoError(where + ": token " + quote_token(it.key()) + " has id " + shown(it.value()) +
+      throw IoError(where + ": token " + quote_token(it.key()) + " has id " + jdump(it.value()) +
                     "; ids must be integers in [0, 2^30)");
     }
     int32_t id = static_cast<int32_t>(it.value().get<int64_t>());
@@ -367,7 +360,7 @@ std::shared_ptr<BpeModel> load_tokenizer_json(const std::string& path) {
     for (const auto& t : j["added_tokens"]) {
       if (!t.is_object() || !t.contains("id") || !t.contains("content") || !t["id"].is_number_integer() ||
           !t["content"].is_string() || t["id"].get<int64_t>() < 0 || t["id"].get<int64_t>() >= (int64_t{1} << 30)) {
-        throw IoError(path + ": added_tokens entry " + shown(t) + " needs an integer \"id\" and a string \"content\"");
+        throw IoError(path + ": added_tokens entry " + jdump(t) + " needs an integer \"id\" and a string \"content\"");
       }
       int32_t id = static_cast<int32_t>(t["id"].get<int64_t>());
       std::string content = t["content"].get<std::string>();
@@ -396,12 +389,12 @@ std::shared_ptr<BpeModel> load_tokenizer_json(const std::string& path) {
   }
   auto model_str = [&](const char* k) {
     if (!model.contains(k) || model[k].is_null()) return std::string();
-    if (!model[k].is_string()) throw IoError(path + ": model." + k + ": expected a string, got " + shown(model[k]));
+    if (!model[k].is_string()) throw IoError(path + ": model." + k + ": expected a string, got " + jdump(model[k]));
     return model[k].get<std::string>();
   };
   auto model_flag = [&](const char* k) {
     if (!model.contains(k) || model[k].is_null()) return false;
-    if (!model[k].is_boolean()) throw IoError(path + ": model." + k + ": expected true or false, got " + shown(model[k]));
+    if (!model[k].is_boolean()) throw IoError(path + ": model." + k + ": expected true or false, got " + jdump(model[k]));
     return model[k].get<bool>();
   };
   for (const char* k : {"continuing_subword_prefix", "end_of_word_suffix"}) {
@@ -411,7 +404,7 @@ std::shared_ptr<BpeModel> load_tokenizer_json(const std::string& path) {
     }
   }
   if (model.contains("dropout") && !model["dropout"].is_null() && model["dropout"] != 0 && model["dropout"] != 0.0) {
-    throw IoError(path + ": model.dropout: " + shown(model["dropout"]) +
+    throw IoError(path + ": model.dropout: " + jdump(model["dropout"]) +
                   " is not supported (BPE dropout makes encode random); set it to null");
   }
   std::string unk = model_str("unk_token");
@@ -435,7 +428,7 @@ std::shared_ptr<BpeModel> load_tokenizer_json(const std::string& path) {
       const std::string& s = e.get_ref<const std::string&>();
       size_t sp = s.find(' ');
       if (sp == std::string::npos || sp == 0 || sp + 1 == s.size() || s.find(' ', sp + 1) != std::string::npos) {
-        throw IoError(where + ": expected \"a b\", got " + shown(e) + "; fix the merges list");
+        throw IoError(where + ": expected \"a b\", got " + jdump(e) + "; fix the merges list");
       }
       a = s.substr(0, sp);
       b = s.substr(sp + 1);
@@ -443,7 +436,7 @@ std::shared_ptr<BpeModel> load_tokenizer_json(const std::string& path) {
       a = e[0].get<std::string>();
       b = e[1].get<std::string>();
     } else {
-      throw IoError(where + ": expected \"a b\" or [\"a\", \"b\"], got " + shown(e) + "; fix the merges list");
+      throw IoError(where + ": expected \"a b\" or [\"a\", \"b\"], got " + jdump(e) + "; fix the merges list");
     }
     merges.push_back(resolve_merge(*m, a, b, where));
   }
@@ -501,7 +494,7 @@ void apply_tokenizer_config(BpeModel& m, const std::string& path) {
   auto id_of = [&](const char* key) -> int32_t {
     if (!c.contains(key) || c[key].is_null()) return -2;  // not named
     std::string tok = config_token(c[key]);
-    if (tok.empty()) throw IoError(path + ": " + key + ": expected a token string or {\"content\": ...}, got " + shown(c[key]));
+    if (tok.empty()) throw IoError(path + ": " + key + ": expected a token string or {\"content\": ...}, got " + jdump(c[key]));
     auto it = m.token_to_id.find(tok);
     if (it == m.token_to_id.end()) {
       throw IoError(path + ": " + key + ": " + quote_token(tok) + " is not in the tokenizer's vocab; "
@@ -515,7 +508,7 @@ void apply_tokenizer_config(BpeModel& m, const std::string& path) {
   if (pad != -2) m.pad_id = pad;
   auto flag = [&](const char* key, bool* out) {
     if (!c.contains(key) || c[key].is_null()) return false;
-    if (!c[key].is_boolean()) throw IoError(path + ": " + key + ": expected true or false, got " + shown(c[key]));
+    if (!c[key].is_boolean()) throw IoError(path + ": " + key + ": expected true or false, got " + jdump(c[key]));
     *out = c[key].get<bool>();
     return true;
   };

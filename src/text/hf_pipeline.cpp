@@ -46,10 +46,13 @@ std::string onig_to_icu(const std::string& p) {
   return out;
 }
 
-// A value of tokenizer.json as an error line shows it: its JSON, at most 80 bytes.
+}  // namespace
+
 std::string jdump(const nlohmann::json& v) {
   return excerpt(v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 80);
 }
+
+namespace {
 
 // Decodes the UTF-8 character at s[i] (an invalid byte is one character, code point U+FFFD).
 UChar32 next_cp(const std::string& s, size_t& i) {

@@ -100,6 +100,10 @@ std::string run_decoder(const std::vector<DecoderStep>& steps, std::vector<std::
 void split_added(const std::string& s, const std::vector<const AddedToken*>& tokens,
                  const std::function<void(size_t, size_t, const AddedToken*)>& emit);
 
+// A value of the user's tokenizer files as an error line shows it: its JSON (invalid UTF-8 as U+FFFD,
+// so a stray 0xFF byte cannot turn the message into a JSON exception), at most 80 bytes.
+std::string jdump(const nlohmann::json& v);
+
 // Reads a special token's content from tokenizer_config.json: "x", {"content": "x", ...}, or null -> "".
 std::string config_token(const nlohmann::json& v);
 
