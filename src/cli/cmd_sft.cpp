@@ -10,6 +10,7 @@
 #include "rarlhf/common/random.h"
 #include "rarlhf/common/signals.h"
 #include "rarlhf/data/dataset.h"
+#include "rarlhf/data/prompts.h"
 #include "rarlhf/dist/communicator.h"
 #include "rarlhf/text/tokenizer.h"
 #include "rarlhf/train/sft_trainer.h"
@@ -43,8 +44,7 @@ void add_sft_command(CLI::App& app) {
     auto tok_ptr = load_tokenizer(cfg.tokenizer_dir());
     const Tokenizer& tok = *tok_ptr;
     ReadReport report;
-    auto texts = read_texts(cfg.data, cfg.data.train_path, &report);
-    if (!cfg.sft.label_filter.empty()) texts = filter_label(texts, cfg.sft.label_filter);
+    auto texts = sft_texts(cfg, &report);
     if (texts.size() < 2) {
       throw ConfigError("data.train_path: " + std::to_string(texts.size()) + " texts after sft.label_filter='" +
                         cfg.sft.label_filter + "'; need at least 2");
@@ -62,10 +62,13 @@ void add_sft_command(CLI::App& app) {
       auto ids = tok.encode(texts[order[i]].text, /*add_special_tokens=*/true);
       (i < n_eval ? eval_docs : train_docs).push_back(std::move(ids));
     }
-    auto train_w = pack_sequences(train_docs, tok.eos_id(), cfg.sft.seq_length);
-    auto eval_w = pack_sequences(eval_docs, tok.eos_id(), cfg.sft.seq_length);
-    RARLHF_LOG_INFO("sft: {} texts ({} held out) -> {} train / {} eval windows", texts.size(), n_eval,
-                    train_w.size(), eval_w.size());
+    auto cut = [&](const std::vector<std::vector<int64_t>>& docs) {
+      return cfg.sft.packing ? pack_sequences(docs, tok.eos_id(), cfg.sft.seq_length)
+                             : truncate_sequences(docs, cfg.sft.seq_length);
+    };
+    auto train_w = cut(train_docs), eval_w = cut(eval_docs);
+    RARLHF_LOG_INFO("sft: {} texts ({} held out) -> {} train / {} eval {}", texts.size(), n_eval, train_w.size(),
+                    eval_w.size(), cfg.sft.packing ? "packed windows" : "truncated sequences");
     if (rank.comm->is_main()) write_run_info(cfg, cfg.run.out_dir);
     SftTrainer trainer(cfg, std::move(train_w), std::move(eval_w), make_policy(cfg, device), device,
                        cfg.tokenizer_dir());

@@ -340,6 +340,11 @@ void validate_sft(const SftConfig& s, const Rules& r) {
   if (s.batch_size <= 0) r.fail("sft.batch_size", "must be > 0");
   if (s.grad_accum <= 0) r.fail("sft.grad_accum", "must be > 0");
   if (s.seq_length < 2) r.fail("sft.seq_length", "must be >= 2");
+  if (s.warmup_steps < 0) r.fail("sft.warmup_steps", "must be >= 0");
+  if (!(s.max_grad_norm >= 0)) r.fail("sft.max_grad_norm", "must be >= 0 (0 = no clipping)");
+  if (!(s.dropout == -1.0 || (s.dropout >= 0 && s.dropout < 1))) {
+    r.fail("sft.dropout", "must be -1 (the checkpoint's config.json) or in [0, 1)");
+  }
   if (s.eval_fraction < 0 || s.eval_fraction >= 1) r.fail("sft.eval_fraction", "must be in [0, 1)");
 }
 
@@ -394,6 +399,7 @@ void validate_eval(const EvalConfig& e, const Rules& r) {
   if (e.ppl_max_chars <= 0) r.fail("eval.ppl_max_chars", "must be > 0");
   if (e.ppl_batch_size <= 0) r.fail("eval.ppl_batch_size", "must be > 0");
   if (e.num_prompts < 0) r.fail("eval.num_prompts", "must be >= 0 (0 = all)");
+  if (e.samples_per_prompt < 1) r.fail("eval.samples_per_prompt", "must be >= 1");
 }
 
 // pipeline.stages and pipeline.eval_splits are checked as choices; here: every override is a

@@ -377,7 +377,7 @@ std::vector<fs::path> imdb_files(const fs::path& dir) {
   return out;
 }
 
-void read_imdb_dir(const std::string& path, Sink& sink) {
+void read_imdb_dir(const DataConfig& cfg, const std::string& path, Sink& sink) {
   fs::path dir(path);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
@@ -409,8 +409,9 @@ void read_imdb_dir(const std::string& path, Sink& sink) {
       TextExample ex;
       ex.where = where;
       ex.label = cls == 0 ? "neg" : "pos";
-      ex.text = clean_imdb(raw);
-      if (ex.text.empty()) {
+      // HF's `imdb` (the paper's data) holds each review file's text unchanged, <br /> tags and all.
+      ex.text = cfg.imdb_line_breaks == choice::LineBreaks::kNewline ? clean_imdb(raw) : raw;
+      if (trim(ex.text).empty()) {
         sink.filtered();
         continue;
       }
@@ -547,7 +548,7 @@ std::vector<TextExample> read_texts(const DataConfig& cfg, const std::string& pa
   } else if (cfg.format == DataFormat::kLines) {
     read_lines(path, sink);
   } else if (cfg.format == DataFormat::kImdbDir) {
-    read_imdb_dir(path, sink);
+    read_imdb_dir(cfg, path, sink);
   } else if (cfg.format == DataFormat::kJigsawCsv) {
     read_jigsaw_csv(cfg, path, sink);
   } else if (cfg.format == DataFormat::kRtpJsonl) {

@@ -112,6 +112,13 @@ std::vector<TextExample> resample_prompt_set(const std::vector<TextExample>& exa
   }
 }
 
+std::vector<TextExample> sft_texts(const Config& cfg, ReadReport* report) {
+  std::vector<TextExample> texts =
+      resample_prompt_set(read_texts(cfg.data, cfg.data.train_path, report), cfg.data, cfg.data.train_resample_share,
+                          "data.train_resample_share", cfg.data.train_path, static_cast<uint64_t>(cfg.run.seed));
+  return filter_label(texts, cfg.sft.label_filter);
+}
+
 std::vector<Prompt> load_prompts(const DataConfig& cfg, const std::string& path, const Tokenizer& tok, double share,
                                  const std::string& field, uint64_t seed, ReadReport* report) {
   const std::vector<TextExample> examples =

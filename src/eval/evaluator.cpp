@@ -159,6 +159,24 @@ EvalOutcome run_eval(const Config& cfg, const EvalRequest& req, RewardModel& rew
                     tail.threshold);
   }
 
+  // eval.samples_per_prompt generations of each prompt, side by side: every record is one sample of
+  // the reward (mean, tail, CVaR), and Dist-n pools each prompt's records (DExperts/Quark: 25).
+  if (cfg.eval.samples_per_prompt > 1) {
+    const size_t k = static_cast<size_t>(cfg.eval.samples_per_prompt);
+    std::vector<Prompt> repeated;
+    std::vector<double> repeated_scores;
+    repeated.reserve(prompts.size() * k);
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      for (size_t j = 0; j < k; ++j) {
+        repeated.push_back(prompts[i]);
+        repeated_scores.push_back(prompt_scores[i]);
+      }
+    }
+    RARLHF_LOG_INFO("eval: {} generations of each of {} prompts", k, prompts.size());
+    prompts = std::move(repeated);
+    prompt_scores = std::move(repeated_scores);
+  }
+
   // 4. Generate with the paper's settings, 5. score prompt+response (or the response alone).
   const std::vector<int64_t> prefix_ids = cfg.eval.prompt_prefix.empty()
                                               ? std::vector<int64_t>{}

@@ -144,14 +144,14 @@ at::Tensor repeat_kv(const at::Tensor& x, int64_t n_rep) {
 }  // namespace
 
 at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const ForwardInputs& in,
-                  double scale, at::Tensor& bias) {
+                  double scale, at::Tensor& bias, double dropout_p) {
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3), Hkv = k.size(1);
   TORCH_CHECK(H % Hkv == 0, "attention: ", H, " query heads are not a multiple of ", Hkv, " key/value heads");
   const int64_t n_rep = H / Hkv;
   const bool causal_only = !in.allowed.defined();
   if (causal_only && T > 1 && n_rep > 1) {
     // Plain causal prefill with grouped heads: repeat K/V as transformers' repeat_kv does.
-    return attend(q, repeat_kv(k, n_rep), repeat_kv(v, n_rep), in, scale, bias);
+    return attend(q, repeat_kv(k, n_rep), repeat_kv(v, n_rep), in, scale, bias, dropout_p);
   }
   // Grouped-query heads without copying K/V: the n_rep query heads that share a K/V head become
   // n_rep * T query rows of that head ([B, Hkv, n_rep*T, D]); the mask rows repeat to match.
@@ -164,9 +164,9 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
       at::Tensor allowed = n_rep == 1 ? in.allowed : in.allowed.repeat({1, 1, n_rep, 1});
       bias = at::zeros(allowed.sizes(), q.options()).masked_fill_(allowed.logical_not(), mask_value(q));
     }
-    out = at::scaled_dot_product_attention(qg, k, v, bias, 0.0, false, scale);
+    out = at::scaled_dot_product_attention(qg, k, v, bias, dropout_p, false, scale);
   } else {
-    out = at::scaled_dot_product_attention(qg, k, v, {}, 0.0, is_causal, scale);
+    out = at::scaled_dot_product_attention(qg, k, v, {}, dropout_p, is_causal, scale);
   }
 #else
   // A decoding step has a few query rows per head: broadcast products beat one tiny GEMM per head
@@ -184,6 +184,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     scores.masked_fill_(upper, mask_value(q));
   }
   at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(v.scalar_type());
+  if (dropout_p > 0) probs = at::dropout(probs, dropout_p, /*train=*/true);
   out = few_rows ? (probs.unsqueeze(-1) * v.unsqueeze(2)).sum(3) : at::matmul(probs, v);
 #endif
   return n_rep == 1 ? out : out.view({B, Hkv, n_rep, T, D}).reshape({B, H, T, D});

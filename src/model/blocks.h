@@ -44,9 +44,10 @@ std::pair<at::Tensor, at::Tensor> cache_update(KVCache* cache, size_t layer, siz
 
 // softmax(q k^T * scale + mask) v for q [B, H, T, D], k/v [B, Hkv, S, D] (H a multiple of Hkv: grouped
 // query heads share K/V as transformers' repeat_kv does) -> [B, H, T, D]. `bias` caches the additive
-// mask across the layers of one call (pass the same undefined tensor to every layer).
+// mask across the layers of one call (pass the same undefined tensor to every layer). dropout_p > 0
+// drops attention probabilities (training only; callers pass 0 otherwise).
 at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const ForwardInputs& in,
-                  double scale, at::Tensor& bias);
+                  double scale, at::Tensor& bias, double dropout_p = 0.0);
 
 // Rotary position embedding on the first `rotary_dim` dims of each head.
 struct Rope {

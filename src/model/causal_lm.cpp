@@ -119,6 +119,39 @@ CausalLm make_causal_lm_from_file(const std::string& config_json) {
   return make_causal_lm(read_json_file(config_json), config_json);
 }
 
+DropoutRates CausalLmImpl::config_dropout() const {
+  const LmConfig& c = config();
+  auto rate = [&](const char* key, double fallback) {
+    const auto it = c.source.find(key);
+    return it != c.source.end() && it->is_number() ? it->get<double>() : fallback;
+  };
+  DropoutRates r;
+  if (c.model_type == "gpt2" || c.model_type == "gptj") {
+    const double d = c.model_type == "gpt2" ? 0.1 : 0.0;  // GPT2Config / GPTJConfig defaults
+    r.embd = rate("embd_pdrop", d);
+    r.attn = rate("attn_pdrop", d);
+    r.resid = rate("resid_pdrop", d);
+  } else if (c.model_type == "gpt_neox") {
+    r.attn = rate("attention_dropout", 0.0);
+    r.resid = rate("hidden_dropout", 0.0);
+  } else {  // the llama family
+    r.attn = rate("attention_dropout", 0.0);
+  }
+  return r;
+}
+
+void CausalLmImpl::set_dropout(const DropoutRates& rates, const std::string& field) {
+  for (double p : {rates.embd, rates.attn, rates.resid}) {
+    if (!(p >= 0 && p < 1)) throw ConfigError(field + ": dropout " + std::to_string(p) + " must be in [0, 1)");
+  }
+  if (rates.any() && !applies_dropout()) {
+    throw ConfigError(field + ": dropout (embeddings " + std::to_string(rates.embd) + ", attention " +
+                      std::to_string(rates.attn) + ", residual " + std::to_string(rates.resid) +
+                      ") is applied by rarlhf's gpt2 only, not " + config().model_type + "; set " + field + "=0");
+  }
+  dropout_ = rates;
+}
+
 CausalLm clone_lm(const CausalLm& model) {
   CausalLm copy(model->make_empty());
   copy->to(model->device(), model->dtype());
@@ -135,7 +168,9 @@ ValueHeadImpl::ValueHeadImpl(int64_t n_embd) {
 
 at::Tensor ValueHeadImpl::forward(const at::Tensor& hidden) {
   TORCH_CHECK(hidden.size(-1) == summary->weight.size(1), "ValueHead: hidden must be [..., n_embd]");
-  return summary->forward(hidden.to(summary->weight.scalar_type())).squeeze(-1);
+  at::Tensor h = hidden.to(summary->weight.scalar_type());
+  if (dropout > 0 && is_training()) h = at::dropout(h, dropout, /*train=*/true);
+  return summary->forward(h).squeeze(-1);
 }
 
 at::ScalarType parse_dtype(const std::string& dtype, const std::string& field) {

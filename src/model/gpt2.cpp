@@ -118,7 +118,7 @@ nlohmann::json Gpt2Config::to_json() const {
     j[key] = false;
   }
   for (const char* key : {"attn_pdrop", "embd_pdrop", "resid_pdrop"}) {
-    if (!j.contains(key)) j[key] = 0.1;  // transformers' defaults; we never apply dropout ourselves
+    if (!j.contains(key)) j[key] = 0.1;  // transformers' defaults (applied in training only, by SFT)
   }
   if (!j.contains("initializer_range")) j["initializer_range"] = 0.02;
   return j;
@@ -164,7 +164,9 @@ at::Tensor Gpt2Impl::forward_hidden(const at::Tensor& ids, const at::Tensor& att
   const auto in = model_detail::prepare_forward(ids, attention_mask, position_ids, cache, cfg_.n_positions,
                                                 wte_.device(), "Gpt2");
   const int64_t B = in.B, T = in.T, H = cfg_.n_head, C = cfg_.n_embd, D = C / H;
-  at::Tensor x = at::embedding(wte_, in.ids) + at::embedding(wpe_, in.pos);  // [B, T, C]
+  const DropoutRates drop = active_dropout();  // none unless set and training (SFT)
+  auto dropped = [](at::Tensor t, double p) { return p > 0 ? at::dropout(t, p, /*train=*/true) : t; };
+  at::Tensor x = dropped(at::embedding(wte_, in.ids) + at::embedding(wpe_, in.pos), drop.embd);  // [B, T, C]
   const double scale = cfg_.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(D)) : 1.0;
   const bool tanh_gelu = cfg_.activation_function != "gelu";
   at::Tensor bias;  // the additive attention mask, built by the first layer
@@ -173,13 +175,13 @@ at::Tensor Gpt2Impl::forward_hidden(const at::Tensor& ids, const at::Tensor& att
     at::Tensor h = at::layer_norm(x, {C}, L.ln_1_w, L.ln_1_b, cfg_.layer_norm_epsilon);
     auto qkv = conv1d(h, L.c_attn_w, L.c_attn_b).view({B, T, 3, H, D}).permute({2, 0, 3, 1, 4});  // [3,B,H,T,D]
     auto [k, v] = model_detail::cache_update(cache, l, layers_.size(), qkv[1], qkv[2], in.past);
-    at::Tensor a = model_detail::attend(qkv[0], k, v, in, scale, bias);  // [B, H, T, D]
+    at::Tensor a = model_detail::attend(qkv[0], k, v, in, scale, bias, drop.attn);  // [B, H, T, D]
     a = a.transpose(1, 2).reshape({B, T, C});
-    x = x + conv1d(a, L.attn_proj_w, L.attn_proj_b);
+    x = x + dropped(conv1d(a, L.attn_proj_w, L.attn_proj_b), drop.resid);
     h = at::layer_norm(x, {C}, L.ln_2_w, L.ln_2_b, cfg_.layer_norm_epsilon);
     h = conv1d(h, L.c_fc_w, L.c_fc_b);
     h = tanh_gelu ? at::gelu(h, "tanh") : at::gelu(h);
-    x = x + conv1d(h, L.mlp_proj_w, L.mlp_proj_b);
+    x = x + dropped(conv1d(h, L.mlp_proj_w, L.mlp_proj_b), drop.resid);
   }
   return at::layer_norm(x, {C}, ln_f_w_, ln_f_b_, cfg_.layer_norm_epsilon);
 }

@@ -139,4 +139,17 @@ at::Tensor FusedAdamW::step(LossClosure closure) {
   return loss;
 }
 
+void step_with_zero_gradients(torch::optim::Optimizer& optimizer) {
+  for (auto& group : optimizer.param_groups()) {
+    for (at::Tensor& p : group.params()) {
+      if (p.grad().defined()) {
+        p.mutable_grad().zero_();
+      } else {
+        p.mutable_grad() = at::zeros_like(p);
+      }
+    }
+  }
+  optimizer.step();
+}
+
 }  // namespace rarlhf

@@ -30,7 +30,7 @@ namespace rarlhf {
 namespace {
 
 // The purposes of the random streams of an iteration (derive_seed's second index).
-enum Stream : uint64_t { kShuffle = 1, kSample = 2, kMinibatch = 3, kRiskSelection = 1000 };
+enum Stream : uint64_t { kShuffle = 1, kSample = 2, kMinibatch = 3, kDropout = 900, kRiskSelection = 1000 };
 
 double item(const at::Tensor& t) { return t.defined() ? t.to(at::kDouble).item<double>() : 0.0; }
 
@@ -128,6 +128,14 @@ PPOTrainer::PPOTrainer(Config cfg, std::vector<Prompt> prompts, Policy policy, C
   }
   for (auto& p : ref_->parameters()) p.set_requires_grad(false);
   ref_->eval();
+  if (cfg_.ppo.dropout) {
+    // TRL v0.7 never puts the policy in eval mode: rollouts, the old log-probs and the updates all
+    // run with dropout (the value head's 0.1 is TRL ValueHead's summary_dropout_prob default).
+    policy_.lm->set_dropout(policy_.lm->config_dropout(), "ppo.dropout");
+    policy_.value_head->dropout = 0.1;
+  }
+  policy_.lm->train(cfg_.ppo.dropout);
+  policy_.value_head->train(cfg_.ppo.dropout);
   std::vector<at::Tensor> params = policy_.lm->parameters();
   for (auto& p : policy_.value_head->parameters()) params.push_back(p);
   optimizer_ = std::make_unique<FusedAdam>(params, torch::optim::AdamOptions(cfg_.ppo.learning_rate));
@@ -153,6 +161,8 @@ int64_t PPOTrainer::total_iterations() const {
 IterationResult PPOTrainer::step(int64_t m) {
   StageClock clock;
   const double beta = kl_.value();
+  // ppo.dropout: masks from a per-iteration seed, so a resumed run draws what an uninterrupted one would.
+  if (cfg_.ppo.dropout) torch::manual_seed(derive_seed(cfg_.run.seed, m, kDropout));
   // 1. Rollout: sample responses from the current policy (KV cache, the paper's generation settings).
   RolloutBatch batch = rollout(m);
   clock.lap("rollout");
@@ -303,7 +313,6 @@ PpoUpdateStats PPOTrainer::ppo_update(const RolloutBatch& batch, const EpisodeSe
   const int64_t episodes = static_cast<int64_t>(batch.prompts.size()), mbs = cfg_.ppo.mini_batch_size;
   const at::Tensor row_tokens = comm_->all_gather(selection.train_mask.sum(1).to(at::kDouble).to(at::kCPU));
   PpoUpdateStats stats;
-  policy_.lm->train();
   for (int64_t epoch = 0; epoch < cfg_.ppo.ppo_epochs; ++epoch) {
     at::Generator g = at::detail::createCPUGenerator(derive_seed(cfg_.run.seed, batch.iteration, kMinibatch + epoch));
     const at::Tensor order = torch::randperm(episodes, g, torch::TensorOptions().dtype(at::kLong));
@@ -314,7 +323,6 @@ PpoUpdateStats PPOTrainer::ppo_update(const RolloutBatch& batch, const EpisodeSe
       ppo_minibatch(batch, selection, rows.index({tokens > 0}), row_tokens, tokens.sum().item<double>(), stats);
     }
   }
-  policy_.lm->eval();
   stats.mean = scaled(stats.mean, 1.0 / static_cast<double>(std::max<int64_t>(1, stats.updates)));
   return stats;
 }
@@ -345,7 +353,11 @@ bool PPOTrainer::ppo_minibatch(const RolloutBatch& batch, const EpisodeSelection
   dist::all_reduce_gradients(*comm_, params, &sums.sums());
   const PpoLossStats mean = sums.mean_stats(minibatch_tokens);
   if (cfg_.ppo.ratio_threshold > 0 && mean.ratio_mean > cfg_.ppo.ratio_threshold) {
-    ++stats.skipped;  // TRL: "average ratio exceeds threshold, skipping batch" (no optimiser step)
+    // TRL v0.7 (trl/trainer/ppo_trainer.py, loss()): "average ratio of batch exceeds threshold,
+    // skipping batch" multiplies the loss by 0 and still steps the optimiser: zero gradients, so
+    // Adam's moments decay, its step count advances and the momentum still moves the weights.
+    step_with_zero_gradients(*optimizer_);
+    ++stats.skipped;
     return false;
   }
   if (!std::isfinite(sums.mean_loss(minibatch_tokens))) {

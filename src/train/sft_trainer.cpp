@@ -1,5 +1,6 @@
-// SftTrainer: packed causal-LM fine-tuning with gradient accumulation, held-out loss,
-// checkpoints and resume, optionally data-parallel over ranks. See include/rarlhf/train/sft_trainer.h.
+// SftTrainer: causal-LM fine-tuning (truncated or packed sequences) with gradient accumulation, a
+// linear LR schedule, gradient clipping, dropout, held-out loss, checkpoints and resume, optionally
+// data-parallel over ranks. See include/rarlhf/train/sft_trainer.h.
 #include "rarlhf/train/sft_trainer.h"
 
 #include <torch/torch.h>
@@ -38,6 +39,25 @@ std::vector<std::vector<int64_t>> pack_sequences(const std::vector<std::vector<i
   }
   if (cur.size() >= 2) out.push_back(std::move(cur));  // a last, shorter window (padded later)
   return out;
+}
+
+std::vector<std::vector<int64_t>> truncate_sequences(const std::vector<std::vector<int64_t>>& docs,
+                                                     int64_t seq_length) {
+  std::vector<std::vector<int64_t>> out;
+  out.reserve(docs.size());
+  for (const auto& d : docs) {
+    if (d.size() < 2) continue;
+    out.emplace_back(d.begin(), d.begin() + std::min<int64_t>(seq_length, static_cast<int64_t>(d.size())));
+  }
+  return out;
+}
+
+double sft_learning_rate(const SftConfig& sft, int64_t step, int64_t total) {
+  const int64_t warmup = sft.warmup_steps;
+  if (step < warmup) return sft.learning_rate * static_cast<double>(step) / static_cast<double>(warmup);
+  if (sft.lr_schedule == choice::LrSchedule::kConstant) return sft.learning_rate;
+  const double left = static_cast<double>(total - step) / static_cast<double>(std::max<int64_t>(1, total - warmup));
+  return sft.learning_rate * std::max(0.0, left);
 }
 
 namespace {
@@ -105,6 +125,9 @@ SftTrainer::SftTrainer(Config cfg, std::vector<std::vector<int64_t>> train_windo
   optimizer_ = std::make_unique<FusedAdamW>(
       policy_.lm->parameters(),
       torch::optim::AdamWOptions(cfg_.sft.learning_rate).weight_decay(cfg_.sft.weight_decay));
+  const double p = cfg_.sft.dropout;
+  policy_.lm->set_dropout(p < 0 ? policy_.lm->config_dropout() : DropoutRates{p, p, p}, "sft.dropout");
+  policy_.lm->train();
 }
 
 SftTrainer::~SftTrainer() = default;
@@ -132,7 +155,10 @@ std::vector<int64_t> SftTrainer::epoch_order(int64_t epoch) const {
 
 double SftTrainer::eval_loss() {
   if (eval_.empty()) return std::nan("");
-  return mean_nll(policy_.lm, eval_, cfg_.sft.batch_size, device_, true);
+  policy_.lm->eval();  // no dropout, as HF's Trainer evaluates
+  const double loss = mean_nll(policy_.lm, eval_, cfg_.sft.batch_size, device_, true);
+  policy_.lm->train();
+  return loss;
 }
 
 void SftTrainer::save_checkpoint() {
@@ -192,10 +218,13 @@ double SftTrainer::distributed_micro_batch(const std::vector<int64_t>& rows, int
 }
 
 // Optimiser step `step` (0-based): sft.grad_accum micro-batches of sft.batch_size windows of the
-// epoch's seeded order, their token-mean losses averaged.
-double SftTrainer::optimizer_step(int64_t step, const std::vector<int64_t>& order) {
+// epoch's seeded order, their token-mean losses averaged; the summed gradient clipped to
+// sft.max_grad_norm, then AdamW at the schedule's learning rate.
+SftTrainer::StepResult SftTrainer::optimizer_step(int64_t step, const std::vector<int64_t>& order) {
   const int64_t mb = cfg_.sft.batch_size, accum = cfg_.sft.grad_accum;
   const int64_t begin = (step % steps_per_epoch()) * mb * accum;
+  // Dropout masks drawn from a per-step seed: a resumed run draws the ones an uninterrupted run would.
+  if (policy_.lm->dropout().any()) torch::manual_seed(derive_seed(static_cast<uint64_t>(cfg_.run.seed), 5000 + step));
   optimizer_->zero_grad();
   double loss_sum = 0;
   int64_t n_micro = 0;
@@ -213,13 +242,19 @@ double SftTrainer::optimizer_step(int64_t step, const std::vector<int64_t>& orde
     ++n_micro;
   }
   dist::all_reduce_gradients(*comm_, policy_.lm->parameters());
-  const double train_loss = loss_sum / std::max<int64_t>(1, n_micro);
-  if (!std::isfinite(train_loss)) {
+  StepResult r;
+  r.loss = loss_sum / std::max<int64_t>(1, n_micro);
+  if (!std::isfinite(r.loss)) {
     throw Error("sft step " + std::to_string(step) + ": loss is NaN/inf; stopping (the last "
                 "checkpoint is intact). Try a lower sft.learning_rate");
   }
+  if (cfg_.sft.max_grad_norm > 0) {
+    r.grad_norm = torch::nn::utils::clip_grad_norm_(policy_.lm->parameters(), cfg_.sft.max_grad_norm);
+  }
+  r.lr = sft_learning_rate(cfg_.sft, step, total_steps());
+  static_cast<torch::optim::AdamWOptions&>(optimizer_->param_groups()[0].options()).lr(r.lr);
   optimizer_->step();
-  return train_loss;
+  return r;
 }
 
 bool SftTrainer::train() {
@@ -227,10 +262,14 @@ bool SftTrainer::train() {
   const int64_t eval_every = cfg_.sft.eval_every > 0 ? cfg_.sft.eval_every : spe;
   dist::broadcast_parameters(*comm_, policy_.lm->parameters());  // identical replicas
   std::unique_ptr<MetricsWriter> metrics;
-  if (comm_->is_main()) metrics = std::make_unique<MetricsWriter>(cfg_.run.out_dir + "/metrics.jsonl", step_, "step");
+  if (comm_->is_main()) {
+    // Records are numbered by steps done ("step": k after k steps, 0 = the initial eval): a run
+    // resumed at step k keeps records 0..k.
+    metrics = std::make_unique<MetricsWriter>(cfg_.run.out_dir + "/metrics.jsonl", step_ > 0 ? step_ + 1 : 0, "step");
+  }
   if (step_ == 0) {
     const double e0 = eval_loss();
-    RARLHF_LOG_INFO("sft: {} windows of {} tokens, {} steps; initial eval loss {:.4f}", train_.size(),
+    RARLHF_LOG_INFO("sft: {} sequences of <= {} tokens, {} steps; initial eval loss {:.4f}", train_.size(),
                     cfg_.sft.seq_length, total, e0);
     if (metrics) metrics->write({{"step", 0}, {"loss/eval", e0}});
   }
@@ -244,9 +283,11 @@ bool SftTrainer::train() {
   loop.run_unit = [&](int64_t step) {
     const int64_t epoch = step / spe;
     if (epoch != cached_epoch) order = epoch_order(epoch), cached_epoch = epoch;
-    const double train_loss = optimizer_step(step, order);
+    const StepResult res = optimizer_step(step, order);
+    const double train_loss = res.loss;
     step_ = step + 1;
-    nlohmann::json rec = {{"step", step_}, {"epoch", epoch}, {"loss/train", train_loss}};
+    nlohmann::json rec = {{"step", step_}, {"epoch", epoch}, {"loss/train", train_loss}, {"lr", res.lr}};
+    if (cfg_.sft.max_grad_norm > 0) rec["grad_norm"] = res.grad_norm;
     const bool eval = step_ % eval_every == 0 || step_ == total;
     if (eval) rec["loss/eval"] = eval_loss();
     if (metrics) metrics->write(rec);

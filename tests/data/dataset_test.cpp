@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "rarlhf/common/error.h"
+#include "rarlhf/config/config.h"
 #include "rarlhf/data/dataset.h"
 #include "support/temp_dir.h"
 
@@ -239,6 +240,13 @@ TEST(Dataset, ImdbDirCleansBreaksInterleavesAndFiltersOnRawLength) {
   d.write("aclImdb/train/unsup/1_0.txt", "unlabelled");
   DataConfig c = cfg_for("imdb_dir");
   ReadReport rep;
+  // Default: the text exactly as HF's `imdb` holds it (the paper tokenizes and scores the tags).
+  auto raw = read_texts(c, d.path("aclImdb/train"), &rep);
+  ASSERT_EQ(raw.size(), 3u);
+  EXPECT_EQ(raw[0].text, "Bad<br/>film");
+  EXPECT_EQ(raw[1].text, "Loved it.<br />Really.");
+  EXPECT_EQ(raw[2].text, "Awful.<br /><br />Truly awful.");
+  c.imdb_line_breaks = "newline";
   auto ex = read_texts(c, d.path("aclImdb/train"), &rep);
   ASSERT_EQ(ex.size(), 3u);
   // neg by id (2, 3, 10) interleaved with pos (7): neg2, pos7, neg3 (empty, filtered), neg10
@@ -362,6 +370,29 @@ TEST(Dataset, JigsawSharedFileMatchesProvenance) {
   EXPECT_EQ(n_non, 3854);
   EXPECT_NEAR(sum_non / n_non, 5.75, 0.005);
   EXPECT_NEAR(sum_tox / n_tox, -2.95, 0.005);
+}
+
+// The reference's Jigsaw prompt sets keep len(comment_text) > 64 (its test CSV: 7,708 rows, the
+// shortest comment 65 characters): configs/jigsaw.json sets data.min_chars = 64, which keeps every
+// row of that file and drops a 64-character comment while keeping a 65-character one.
+TEST(Dataset, JigsawLengthFilterOfTheReference) {
+  DataConfig c = cfg_for("jigsaw_csv");
+  c.min_chars = 64;
+  ReadReport rep;
+  auto ex = read_texts(c, shared_data("jigsaw-rarlhf/jigsaw_test.csv"), &rep);
+  EXPECT_EQ(ex.size(), 7708u);
+  EXPECT_EQ(rep.filtered, 0);
+  TempDir d;
+  const std::string c64(64, 'a'), c65 = std::string(63, 'b') + "\xC3\xA9\xC3\xA9";  // 65 code points, 67 bytes
+  const std::string path = d.write("train.csv", "id,comment_text,toxic\n1," + c64 + ",0\n2," + c65 + ",1\n3,short,0\n");
+  ex = read_texts(c, path, &rep);
+  ASSERT_EQ(ex.size(), 1u);
+  EXPECT_EQ(ex[0].text, c65);
+  EXPECT_EQ(rep.filtered, 2);
+  // And configs/jigsaw.json asks for it (RealToxicityPrompts, which extends it, does not).
+  Config j = load_config(std::string(RARLHF_SOURCE_DIR) + "/configs/jigsaw.json", {});
+  EXPECT_EQ(j.data.min_chars, 64);
+  EXPECT_EQ(load_config(std::string(RARLHF_SOURCE_DIR) + "/configs/rtp.json", {}).data.min_chars, 0);
 }
 
 TEST(Dataset, ImdbRarlhfCsvRowCounts) {

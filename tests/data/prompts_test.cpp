@@ -129,6 +129,32 @@ TEST(Prompts, ResamplePromptSetFollowsTheConfig) {
   }
 }
 
+// The paper's Jigsaw SFT data (examples/Jigsaw/training/sft_auth2.py): the non-toxic rows of the
+// 70/30 resampled train set, drawn with the seed the RL prompts use.
+TEST(Prompts, SftTextsAreTheResampledSetsNonToxicRows) {
+  testing::TempDir d;
+  std::string rows = "text,label\n";
+  for (int i = 0; i < 110; ++i) rows += "comment " + std::to_string(i) + (i % 11 == 0 ? ",toxic\n" : ",non-toxic\n");
+  Config c;
+  c.data.format = "csv";
+  c.data.train_path = d.write("train.csv", rows);
+  c.data.resample_label = "toxic";
+  c.data.train_resample_share = 0.3;
+  c.sft.label_filter = "non-toxic";
+  c.run.seed = 11;
+  auto texts = sft_texts(c);
+  // 10 toxic rows limit the 70/30 set to 34 (round(34 * .3) = 10 toxic; 35 would need 11): 24 of the
+  // 100 non-toxic rows, the ones resample_classes draws for the RL prompts with the same seed.
+  auto resampled = resample_classes(read_texts(c.data, c.data.train_path), "toxic", 0.3, 11);
+  ASSERT_EQ(resampled.size(), 34u);
+  std::vector<TextExample> expect = filter_label(resampled, "non-toxic");
+  ASSERT_EQ(expect.size(), 24u);
+  ASSERT_EQ(texts.size(), expect.size());
+  for (size_t i = 0; i < texts.size(); ++i) EXPECT_EQ(texts[i].where, expect[i].where);
+  c.data.train_resample_share = 0;  // no resampling: every non-toxic row
+  EXPECT_EQ(sft_texts(c).size(), 100u);
+}
+
 }  // namespace
 }  // namespace rarlhf
 

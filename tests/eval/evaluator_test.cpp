@@ -10,8 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
@@ -182,6 +184,57 @@ TEST_F(EvaluatorTest, TestSplitMatchesRecomputedGenerations) {
   EXPECT_EQ(res.cached_scores, 0);
   EXPECT_EQ(fs::path(res.prompt_cache).parent_path(), fs::path(root_ + "/runs"));
   EXPECT_TRUE(fs::exists(res.prompt_cache));
+}
+
+// eval.samples_per_prompt = 3 (DExperts/Quark pool 25 per prompt for Dist-n): 3 records per prompt,
+// different continuations of it; the reward mean is over all 30; Dist-n pools each prompt's three
+// responses, recomputed here from generations.jsonl with DExperts' definition (split on spaces,
+// unique n-grams / words, averaged over prompts).
+TEST_F(EvaluatorTest, SamplesPerPromptPoolsDistNPerPrompt) {
+  Config cfg = config();
+  cfg.eval.samples_per_prompt = 3;
+  CountingReward reward(vader());
+  EvalOutcome res = run_eval(cfg, {}, reward, at::Device(at::kCPU));
+  EXPECT_EQ(res.test_prompts, 10);
+  EXPECT_EQ(res.scored_now, 10);  // prompt scores once per prompt
+  json ej = json::parse(read_file(res.out_dir + "/eval.json"));
+  EXPECT_EQ(ej["generations"], 30);
+  EXPECT_EQ(ej["prompts"], 10);
+  auto rows = read_jsonl(res.out_dir + "/generations.jsonl");
+  ASSERT_EQ(rows.size(), 30u);
+  std::map<std::string, std::vector<std::string>> by_prompt;
+  double sum = 0;
+  for (const auto& r : rows) {
+    by_prompt[r["prompt"].get<std::string>()].push_back(r["response"].get<std::string>());
+    sum += r["reward"].get<double>();
+  }
+  ASSERT_EQ(by_prompt.size(), 10u);
+  EXPECT_NEAR(ej["reward"]["mean"].get<double>(), sum / 30, 1e-12);
+  double d1 = 0, d2 = 0;
+  size_t distinct_samples = 0;
+  for (const auto& [prompt, gens] : by_prompt) {
+    ASSERT_EQ(gens.size(), 3u) << prompt;
+    distinct_samples += std::set<std::string>(gens.begin(), gens.end()).size();
+    std::set<std::string> uni, bi;
+    double words = 0;
+    for (const auto& g : gens) {
+      std::vector<std::string> w;
+      std::stringstream ss(g);
+      for (std::string x; std::getline(ss, x, ' ');) w.push_back(x);
+      if (!g.empty() && g.back() == ' ') w.push_back("");
+      if (g.empty()) w.push_back("");
+      words += static_cast<double>(w.size());
+      for (size_t i = 0; i < w.size(); ++i) {
+        uni.insert(w[i]);
+        if (i + 1 < w.size()) bi.insert(w[i] + "\x1f" + w[i + 1]);
+      }
+    }
+    d1 += static_cast<double>(uni.size()) / words / 10;
+    d2 += static_cast<double>(bi.size()) / words / 10;
+  }
+  EXPECT_GT(distinct_samples, 20u);  // the copies of a prompt are sampled independently
+  EXPECT_NEAR(ej["dist"]["dist1"].get<double>(), d1, 1e-12);
+  EXPECT_NEAR(ej["dist"]["dist2"].get<double>(), d2, 1e-12);
 }
 
 TEST_F(EvaluatorTest, TailSplitReusesPromptScoreCache) {

@@ -326,3 +326,58 @@ TEST(Gpt2, TiedHeadMayBeStoredAsLmHead) {
   b->load_hf_state(renamed);
   EXPECT_TRUE(torch::equal(a->wte(), b->wte()));
 }
+
+// Dropout (SFT): the rates come from config.json (HF's GPT-2 default 0.1 where a key is absent),
+// apply in training mode only (eval mode is bit-identical to no dropout), are reproducible from
+// torch's seed, and a family that does not apply them refuses non-zero rates instead of ignoring them.
+TEST(Gpt2, DropoutFromConfigInTrainingModeOnly) {
+  torch::manual_seed(4);
+  auto cfg = small_config();
+  Gpt2 m(cfg);
+  const DropoutRates defaults = m->config_dropout();
+  EXPECT_DOUBLE_EQ(defaults.embd, 0.1);
+  EXPECT_DOUBLE_EQ(defaults.attn, 0.1);
+  EXPECT_DOUBLE_EQ(defaults.resid, 0.1);
+  nlohmann::json j = cfg.to_json();
+  j["attn_pdrop"] = 0.25;
+  j["embd_pdrop"] = 0.0;
+  Gpt2 m2(Gpt2Config::from_json(j, "config.json"));
+  EXPECT_DOUBLE_EQ(m2->config_dropout().attn, 0.25);
+  EXPECT_DOUBLE_EQ(m2->config_dropout().embd, 0.0);
+  EXPECT_DOUBLE_EQ(m2->config_dropout().resid, 0.1);
+
+  const std::vector<int64_t> ids = {5, 17, 3, 3, 96, 40, 12, 0, 88};
+  m->eval();
+  const at::Tensor plain = logits_of(m, ids);
+  m->set_dropout(DropoutRates{0.2, 0.2, 0.2}, "sft.dropout");
+  EXPECT_TRUE(torch::equal(logits_of(m, ids), plain));  // eval mode: no dropout
+  m->train();
+  torch::manual_seed(9);
+  const at::Tensor a = logits_of(m, ids);
+  torch::manual_seed(9);
+  const at::Tensor b = logits_of(m, ids);
+  torch::manual_seed(10);
+  const at::Tensor c = logits_of(m, ids);
+  EXPECT_TRUE(torch::equal(a, b));
+  EXPECT_FALSE(torch::allclose(a, plain, 1e-3, 1e-3));
+  EXPECT_FALSE(torch::allclose(a, c, 1e-3, 1e-3));
+  for (const DropoutRates& one : {DropoutRates{0.2, 0, 0}, DropoutRates{0, 0.2, 0}, DropoutRates{0, 0, 0.2}}) {
+    m->set_dropout(one, "sft.dropout");  // each of the three sites on its own changes the output
+    EXPECT_FALSE(torch::allclose(logits_of(m, ids), plain, 1e-4, 1e-4));
+  }
+  m->set_dropout(DropoutRates{}, "sft.dropout");
+  EXPECT_TRUE(torch::equal(logits_of(m, ids), plain));  // training mode, rates 0
+  EXPECT_THROW(m->set_dropout(DropoutRates{1.0, 0, 0}, "sft.dropout"), ConfigError);
+
+  CausalLm llama = make_causal_lm_from_file(std::string(RARLHF_SOURCE_DIR) + "/configs/models/tiny-llama/config.json");
+  EXPECT_DOUBLE_EQ(llama->config_dropout().attn, 0.0);
+  llama->set_dropout(llama->config_dropout(), "sft.dropout");  // zero: fine
+  try {
+    llama->set_dropout(DropoutRates{0.1, 0.1, 0.1}, "sft.dropout");
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind("sft.dropout: ", 0), 0u) << msg;
+    EXPECT_NE(msg.find("llama"), std::string::npos) << msg;
+  }
+}

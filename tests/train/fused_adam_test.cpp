@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -123,3 +124,26 @@ TEST(FusedAdam, CheckpointsMoveBetweenLibTorchAndFused) {
 }
 
 }  // namespace
+
+// TRL v0.7's zeroed loss (ppo.ratio_threshold): one more Adam step on zero gradients, worked by hand
+// from Adam's update rule. The momentum of the first step still moves the weights; skipping the
+// step would leave them where they were.
+TEST(FusedAdam, ZeroGradientStepFollowsAdamsRule) {
+  const double lr = 0.1, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  at::Tensor p = torch::tensor({1.0f, -2.0f, 0.5f}).requires_grad_();
+  const std::vector<double> g = {0.3, -1.5, 2.0};
+  FusedAdam opt({p}, torch::optim::AdamOptions(lr).betas({b1, b2}).eps(eps));
+  p.mutable_grad() = torch::tensor({0.3f, -1.5f, 2.0f});
+  opt.step();
+  const at::Tensor after_first = p.detach().clone();
+  rarlhf::step_with_zero_gradients(opt);
+  for (int i = 0; i < 3; ++i) {
+    const double p1 = after_first[i].item<double>();
+    const double m2 = b1 * (1 - b1) * g[i], v2 = b2 * (1 - b2) * g[i] * g[i];
+    const double expect = p1 - lr * (m2 / (1 - b1 * b1)) / (std::sqrt(v2 / (1 - b2 * b2)) + eps);
+    EXPECT_NEAR(p[i].item<double>(), expect, 1e-6) << i;
+    EXPECT_GT(std::abs(p[i].item<double>() - p1), 1e-3) << i;  // moved: not a skipped step
+  }
+  ASSERT_EQ(opt.state().size(), 1u);
+  for (const auto& kv : opt.state()) EXPECT_EQ(static_cast<torch::optim::AdamParamState&>(*kv.second).step(), 2);
+}

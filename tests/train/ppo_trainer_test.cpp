@@ -188,6 +188,39 @@ TEST_F(PpoTrainerTest, ResumeEqualsUninterrupted) {
   for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::equal(wa[i], wb[i]));
 }
 
+// ppo.dropout (TRL v0.7's train-mode passes): the masks come from a per-iteration seed, so a stopped
+// and resumed run still equals an uninterrupted one; and dropout does change the run.
+TEST_F(PpoTrainerTest, DropoutRunResumesExactly) {
+  Config a = tiny_config(root_ + "/drop", model_);
+  a.ppo.total_iterations = 3;
+  a.ppo.dropout = true;
+  ASSERT_TRUE(make_trainer(a)->train());
+  Config b = a;
+  b.run.out_dir = root_ + "/drop-resumed";
+  {
+    auto t = make_trainer(b);
+    g_stop_requested.store(true);
+    EXPECT_FALSE(t->train());
+    g_stop_requested.store(false);
+  }
+  {
+    auto t = make_trainer(b);
+    ASSERT_TRUE(t->resume());
+    ASSERT_TRUE(t->train());
+  }
+  Config off = a;
+  off.run.out_dir = root_ + "/no-drop";
+  off.ppo.dropout = false;
+  ASSERT_TRUE(make_trainer(off)->train());
+  auto ma = read_metrics(a.run.out_dir + "/metrics.jsonl");
+  auto mb = read_metrics(b.run.out_dir + "/metrics.jsonl");
+  auto mo = read_metrics(off.run.out_dir + "/metrics.jsonl");
+  ASSERT_EQ(ma.size(), 3u);
+  ASSERT_EQ(mb.size(), 3u);
+  for (size_t i = 0; i < ma.size(); ++i) EXPECT_EQ(ma[i], mb[i]) << "iteration " << i;
+  EXPECT_NE(ma[0], mo[0]);
+}
+
 TEST_F(PpoTrainerTest, NanLossStopsNamingIterationAndKeepsCheckpoint) {
   Config c = tiny_config(root_ + "/nan", model_);
   c.run.save_every = 1;
@@ -200,6 +233,35 @@ TEST_F(PpoTrainerTest, NanLossStopsNamingIterationAndKeepsCheckpoint) {
   }
   auto st = nlohmann::json::parse(read_file(c.run.out_dir + "/checkpoint/trainer_state.json"));
   EXPECT_EQ(st["iteration"].get<int64_t>(), 2);
+}
+
+// ppo.ratio_threshold as TRL v0.7 applies it: a minibatch over the threshold gets a zero loss and
+// the optimiser still steps (FusedAdam.ZeroGradientStepFollowsAdamsRule checks the step itself).
+// A threshold below every ratio zeroes all 2 x 4 minibatches: all are counted, none is an update,
+// and from Adam's zero moments nothing moves (an optimiser step on a real loss would).
+TEST_F(PpoTrainerTest, RatioOverThresholdZeroesTheLossAndStillSteps) {
+  Config c = tiny_config(root_ + "/ratio", model_);
+  c.ppo.ratio_threshold = 1e-9;
+  auto t = make_trainer(c);
+  std::vector<at::Tensor> before;
+  for (const auto& p : t->policy().lm->parameters()) before.push_back(p.detach().clone());
+  for (const auto& p : t->policy().value_head->parameters()) before.push_back(p.detach().clone());
+  const IterationResult r = t->step(0);
+  EXPECT_EQ(r.ppo.skipped, 8);
+  EXPECT_EQ(r.ppo.updates, 0);
+  size_t i = 0;
+  for (const auto& p : t->policy().lm->parameters()) EXPECT_TRUE(torch::equal(p, before[i++]));
+  for (const auto& p : t->policy().value_head->parameters()) EXPECT_TRUE(torch::equal(p, before[i++]));
+  EXPECT_EQ(r.record()["ppo/skipped_minibatches"].get<int64_t>(), 8);
+  // The optimiser stepped all 8 times: its saved state (read into LibTorch's own Adam over the same
+  // parameters, in the trainer's order) counts 8 steps for every parameter.
+  t->save_checkpoint();
+  std::vector<at::Tensor> params = t->policy().lm->parameters();
+  for (const auto& p : t->policy().value_head->parameters()) params.push_back(p);
+  torch::optim::Adam saved(params, torch::optim::AdamOptions(c.ppo.learning_rate));
+  torch::load(saved, c.run.out_dir + "/checkpoint/optimizer.pt");
+  ASSERT_EQ(saved.state().size(), params.size());
+  for (const auto& kv : saved.state()) EXPECT_EQ(static_cast<torch::optim::AdamParamState&>(*kv.second).step(), 8);
 }
 
 TEST_F(PpoTrainerTest, TooFewPromptsIsAConfigError) {

@@ -65,6 +65,16 @@ struct RewardInput {  // reward.input
   static constexpr const char* kResponse = "response";
   static inline const std::vector<std::string> kAll = {kPromptResponse, kResponse};
 };
+struct LrSchedule {  // sft.lr_schedule
+  static constexpr const char* kLinear = "linear";
+  static constexpr const char* kConstant = "constant";
+  static inline const std::vector<std::string> kAll = {kLinear, kConstant};
+};
+struct LineBreaks {  // data.imdb_line_breaks
+  static constexpr const char* kRaw = "raw";
+  static constexpr const char* kNewline = "newline";
+  static inline const std::vector<std::string> kAll = {kRaw, kNewline};
+};
 struct EvalSplit {  // eval.split
   static constexpr const char* kTest = "test";
   static constexpr const char* kTail = "tail";
@@ -118,6 +128,7 @@ struct DataConfig {
   int64_t prompt_tokens = 64;
   int64_t max_examples = 0;
   std::string on_error = choice::OnError::kSkip;
+  std::string imdb_line_breaks = choice::LineBreaks::kRaw;
   // Class balance of the prompt sets (paper §1.5, Jigsaw and RTP: train 70/30 non-toxic/toxic,
   // test 50/50).
   std::string resample_label;
@@ -134,6 +145,7 @@ struct DataConfig {
     v("prompt_tokens", prompt_tokens, "prompt = first N tokens (IMDB 64, Jigsaw 8, RTP 32)");
     v("max_examples", max_examples, "cap on examples read; 0 = all");
     v("on_error", on_error, "malformed rows: skip (counted, reported with file:line) or fail", choice::OnError::kAll);
+    v("imdb_line_breaks", imdb_line_breaks, "imdb_dir: raw = keep the reviews' <br /> tags (HF imdb, the paper tokenizes and scores them); newline = <br /> -> \\n", choice::LineBreaks::kAll);
     v("resample_label", resample_label, "label whose share the resampling fixes (\"\" = off; paper Jigsaw/RTP: toxic)");
     v("train_resample_share", train_resample_share, "share of RL train prompts with resample_label, resampled without replacement to the largest such set (paper: 0.3); 0 = as read");
     v("test_resample_share", test_resample_share, "share of eval prompts with resample_label, resampled likewise (paper: 0.5); 0 = as read");
@@ -147,6 +159,11 @@ struct SftConfig {
   int64_t batch_size = 8;
   int64_t grad_accum = 1;
   int64_t seq_length = 64;
+  bool packing = false;
+  std::string lr_schedule = choice::LrSchedule::kLinear;
+  int64_t warmup_steps = 0;
+  double max_grad_norm = 1.0;
+  double dropout = -1.0;
   int64_t eval_every = 0;
   double eval_fraction = 0.05;
   std::string label_filter;
@@ -158,6 +175,11 @@ struct SftConfig {
     v("batch_size", batch_size, "sequences per micro-batch");
     v("grad_accum", grad_accum, "micro-batches per optimizer step (paper: 64 x 16)");
     v("seq_length", seq_length, "tokens per training sequence (paper: 64)");
+    v("packing", packing, "false = each text truncated to its first seq_length tokens (the paper's SFTTrainer, packing=False); true = texts joined with EOS and cut into seq_length windows");
+    v("lr_schedule", lr_schedule, "linear = decay to 0 over the run's optimizer steps after warmup (HF Trainer's default, the paper's SFT); constant", choice::LrSchedule::kAll);
+    v("warmup_steps", warmup_steps, "optimizer steps of linear warmup from 0 (HF Trainer's default: 0)");
+    v("max_grad_norm", max_grad_norm, "clip the global gradient norm to this; 0 = off (HF Trainer's default: 1.0)");
+    v("dropout", dropout, "dropout while training: -1 = the checkpoint's config.json (GPT-2: attn_pdrop/embd_pdrop/resid_pdrop, HF default 0.1, as the paper's SFT), 0 = off, p = p everywhere");
     v("eval_every", eval_every, "held-out loss every N steps; 0 = end of each epoch");
     v("eval_fraction", eval_fraction, "fraction of texts held out for the eval loss");
     v("label_filter", label_filter, "train only on texts with this label; \"\" = all (paper: positive / non-toxic)");
@@ -183,6 +205,7 @@ struct PpoConfig {
   double vf_coef = 0.1;
   double ratio_threshold = 10.0;
   double max_grad_norm = 0.0;
+  bool dropout = false;
   bool whiten_advantages = true;
   bool custom_kernels = true;
   bool from_scratch = false;
@@ -202,8 +225,9 @@ struct PpoConfig {
     v("clip_range", clip_range, "policy ratio clip (paper: 0.2)");
     v("clip_range_value", clip_range_value, "value clip (paper: 0.2)");
     v("vf_coef", vf_coef, "value loss weight (paper: 0.1)");
-    v("ratio_threshold", ratio_threshold, "skip minibatches whose mean ratio exceeds this; 0 = off");
+    v("ratio_threshold", ratio_threshold, "a minibatch whose mean ratio exceeds this gets a zero loss, Adam still stepping (TRL v0.7); 0 = off");
     v("max_grad_norm", max_grad_norm, "gradient clipping norm; 0 = off (paper)");
+    v("dropout", dropout, "false = no dropout in rollouts and updates (their log-probs agree; our choice); true = TRL v0.7's train-mode passes: the checkpoint's dropout in the policy (gpt2) and 0.1 before the value head, the reference in eval mode");
     v("whiten_advantages", whiten_advantages, "whiten advantages over kept tokens");
     v("custom_kernels", custom_kernels, "fused token-logprob / GAE / whiten kernels; false = plain LibTorch ops (A/B runs)");
     v("from_scratch", from_scratch, "random-init policy (and reference) from model.path/config.json; smoke runs, toy rewards");
@@ -274,6 +298,7 @@ struct EvalConfig {
   double tail_threshold = -2.5;
   double tail_quantile = 0.0;
   int64_t num_prompts = 0;
+  int64_t samples_per_prompt = 1;
   std::vector<double> cvar_alphas = {0.05, 0.1, 0.2, 0.4};
   std::string ppl_path;
   int64_t ppl_max_chars = 1000;
@@ -286,6 +311,7 @@ struct EvalConfig {
     v("tail_threshold", tail_threshold, "tail = prompt score <= this (IMDB -2.5, Jigsaw +5)");
     v("tail_quantile", tail_quantile, "> 0: tail = worst q fraction of prompts by prompt score instead");
     v("num_prompts", num_prompts, "0 = all test prompts (paper IMDB: 5000)");
+    v("samples_per_prompt", samples_per_prompt, "generations per test prompt; reward, tail and CVaR are over all of them, Dist-n pools each prompt's (DExperts/Quark: 25)");
     v("cvar_alphas", cvar_alphas, "CVaR levels reported");
     v("ppl_path", ppl_path, "human reference texts for perplexity; \"\" = skip");
     v("ppl_max_chars", ppl_max_chars, "cut reference texts to N chars (IMDB 1000, Jigsaw 120)");

@@ -39,8 +39,9 @@ struct ReadReport {
 //               labels may be strings, integers ("1") or booleans ("true"/"false")
 //   csv         header row; columns text_field, label_field ("" = none), score_field ("" = none)
 //   lines       every non-blank line is one text, no label
-//   imdb_dir    a split folder of aclImdb (e.g. aclImdb/train) with pos/ and neg/ *.txt; "<br />"
-//               becomes "\n"; min_chars applies to the raw text, as the paper filtered HF `imdb`
+//   imdb_dir    a split folder of aclImdb (e.g. aclImdb/train) with pos/ and neg/ *.txt, each text
+//               as in the file (HF `imdb`: "<br />" kept; imdb_line_breaks=newline turns it into
+//               "\n"); min_chars applies to the raw text, as the paper filtered HF `imdb`
 //   jigsaw_csv  Kaggle train.csv (comment_text, toxic 0/1 -> non-toxic/toxic; "reward" column ->
 //               given_score when present), or test.csv with test_labels.csv beside it (joined on
 //               id; label -1 = unscored by Kaggle -> filtered). text_field/label_field are unused.

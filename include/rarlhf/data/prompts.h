@@ -61,6 +61,11 @@ std::vector<TextExample> resample_classes(const std::vector<TextExample>& exampl
                                           const std::string& positive_label, double positive_fraction,
                                           uint64_t seed, int64_t total = 0);
 
+// The SFT stage's texts: data.train_path read, resampled to data.train_resample_share with
+// run.seed exactly as the RL train prompts are (the paper's Jigsaw SFT trains on the non-toxic rows
+// of its 70/30 resampled train set), then sft.label_filter applied.
+std::vector<TextExample> sft_texts(const Config& cfg, ReadReport* report = nullptr);
+
 // The configured class balance of a prompt set: resample_classes(examples, cfg.resample_label,
 // share, seed) when share > 0, else the examples unchanged. Errors name `field` (e.g.
 // "data.train_resample_share") and the file the examples came from.

@@ -49,6 +49,15 @@ struct KVCache {
   int64_t length() const { return keys.empty() || !keys[0].defined() ? 0 : keys[0].size(2); }
 };
 
+// Dropout probabilities a forward applies while the module is in training mode (torch's train()):
+// input embeddings, attention probabilities, and each residual branch's output. Zero unless set:
+// RLHF wants the log-probs of its rollout and update passes to agree; SFT turns them on, as HF's
+// Trainer trains with the checkpoint's dropout.
+struct DropoutRates {
+  double embd = 0, attn = 0, resid = 0;
+  bool any() const { return embd > 0 || attn > 0 || resid > 0; }
+};
+
 class CausalLmImpl : public torch::nn::Module {
  public:
   ~CausalLmImpl() override = default;
@@ -76,6 +85,22 @@ class CausalLmImpl : public torch::nn::Module {
 
   at::Device device() const { return embedding_weight().device(); }
   at::ScalarType dtype() const { return embedding_weight().scalar_type(); }
+
+  // The rates the checkpoint's config.json asks for (gpt2/gptj: embd_pdrop, attn_pdrop, resid_pdrop;
+  // gpt_neox: hidden_dropout, attention_dropout; llama family: attention_dropout; absent = HF's default).
+  DropoutRates config_dropout() const;
+  // Sets the rates. A family whose forward does not apply dropout (all but gpt2 today) refuses
+  // non-zero rates with a ConfigError naming `field`, never ignores them.
+  void set_dropout(const DropoutRates& rates, const std::string& field);
+  const DropoutRates& dropout() const { return dropout_; }
+
+ protected:
+  virtual bool applies_dropout() const { return false; }
+  // The rates for this forward: the set ones in training mode, none in eval mode.
+  DropoutRates active_dropout() const { return is_training() ? dropout_ : DropoutRates{}; }
+
+ private:
+  DropoutRates dropout_;
 };
 
 // A holder for any family; a family's own holder (Gpt2, Llama, ...) converts to it.
@@ -112,6 +137,7 @@ class ValueHeadImpl : public torch::nn::Module {
   explicit ValueHeadImpl(int64_t n_embd);
   at::Tensor forward(const at::Tensor& hidden);  // [B,T,C] -> [B,T] float32
   torch::nn::Linear summary{nullptr};
+  double dropout = 0;  // on the hidden states, in training mode (TRL's summary_dropout_prob); ppo.dropout only
 };
 TORCH_MODULE(ValueHead);
 

@@ -1,7 +1,8 @@
 // GPT-2 decoder (Radford et al. 2019; layout of Hugging Face transformers' GPT2LMHeadModel) with a
 // KV cache, left-padding-aware attention/positions, and TRL's scalar value head. Weights keep HF's
 // Conv1D layout [in, out] so checkpoints load and save without transposes; the LM head is tied to wte.
-// No dropout: RLHF needs the logprobs of rollout and update passes to agree.
+// Dropout (embd/attn/resid_pdrop) only when set_dropout() asked for it and the module is training:
+// SFT; RLHF needs the log-probs of rollout and update passes to agree.
 #pragma once
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
@@ -60,6 +61,9 @@ class Gpt2Impl : public CausalLmImpl {
   std::shared_ptr<CausalLmImpl> make_empty() const override;
   at::Tensor embedding_weight() const override { return wte_; }
   at::Tensor wte() const { return wte_; }
+
+ protected:
+  bool applies_dropout() const override { return true; }
 
  private:
   Gpt2Config cfg_;

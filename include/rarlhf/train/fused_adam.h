@@ -22,4 +22,9 @@ class FusedAdamW : public torch::optim::AdamW {
   at::Tensor step(LossClosure closure = nullptr) override;
 };
 
+// One optimiser step on all-zero gradients, every parameter of every group: what TRL v0.7 does with a
+// minibatch whose loss it multiplied by 0 (ppo.ratio_threshold). Adam's moments decay, its step
+// count advances, and the momentum left from earlier steps still moves the weights.
+void step_with_zero_gradients(torch::optim::Optimizer& optimizer);
+
 }  // namespace rarlhf

@@ -58,7 +58,7 @@ struct EpisodeSelection {
 // What the PPO epochs did (stage 7): means over the optimiser steps taken of the token-weighted
 // minibatch statistics (TRL's *_avg records).
 struct PpoUpdateStats {
-  int64_t updates = 0, skipped = 0;  // skipped: minibatches over ppo.ratio_threshold (no step)
+  int64_t updates = 0, skipped = 0;  // skipped: minibatches over ppo.ratio_threshold (zero-loss step)
   PpoLossStats mean;                 // ratio_max unused (0)
 };
 
@@ -128,8 +128,8 @@ class PPOTrainer {
   IterationResult update_kl(const RolloutBatch& batch, const EpisodeSelection& selection, double beta);
 
   // One PPO minibatch (its rows of the global batch; row_tokens [B_global] the kept tokens per
-  // episode): forward, loss, gradients summed over ranks. Returns false when it was skipped over
-  // ppo.ratio_threshold; adds its statistics to `stats`.
+  // episode): forward, loss, gradients summed over ranks. Returns false when its mean ratio was over
+  // ppo.ratio_threshold (zero gradients, the optimiser stepped all the same); adds its statistics to `stats`.
   bool ppo_minibatch(const RolloutBatch& batch, const EpisodeSelection& selection, const at::Tensor& rows,
                      const at::Tensor& row_tokens, double minibatch_tokens, PpoUpdateStats& stats);
   std::vector<int64_t> batch_indices(int64_t m) const;

@@ -1,7 +1,9 @@
-// SftTrainer: causal-LM fine-tuning (paper §1.6: SFT on positive IMDB / non-toxic Jigsaw texts,
-// seq length 64, lr 1e-5, large effective batch via gradient accumulation). Texts are packed into
-// fixed windows of sft.seq_length tokens (EOS between texts, as TRL's packed SFT does); the last
-// window is padded and its padding masked out of the loss. Resumable like PPOTrainer.
+// SftTrainer: causal-LM fine-tuning as the paper's SFT runs it (TRL's SFTTrainer on HF's Trainer,
+// reference code examples/IMDB/training/sft_auth1.py and examples/Jigsaw/training/sft_auth2.py:
+// positive IMDB / non-toxic Jigsaw texts, each truncated to its first 64 tokens (packing=False),
+// lr 1e-5 decaying linearly to 0, gradient norm clipped to 1.0, GPT-2's dropout 0.1 on, large
+// effective batch via gradient accumulation). Sequences are right-padded per micro-batch and the
+// padding masked out of the loss. Resumable like PPOTrainer, dropout masks included (seeded per step).
 #pragma once
 #include <memory>
 #include <string>
@@ -23,6 +25,16 @@ namespace rarlhf {
 // Concatenates docs with `eos` after each and cuts the stream into windows of `seq_length`.
 std::vector<std::vector<int64_t>> pack_sequences(const std::vector<std::vector<int64_t>>& docs,
                                                  int64_t eos, int64_t seq_length);
+
+// Each doc cut to its first `seq_length` tokens (the tokenizer's truncation=True, max_length); docs
+// of fewer than 2 tokens, which predict nothing, are dropped.
+std::vector<std::vector<int64_t>> truncate_sequences(const std::vector<std::vector<int64_t>>& docs,
+                                                     int64_t seq_length);
+
+// The learning rate of optimizer step `step` (0-based) of `total`: sft.lr_schedule linear is HF's
+// get_linear_schedule_with_warmup (lr * step / warmup during warmup, then lr * (total - step) /
+// (total - warmup)), constant is lr after the warmup.
+double sft_learning_rate(const SftConfig& sft, int64_t step, int64_t total);
 
 // Mean next-token NLL (nats/token) of `lm` on windows, batched; padding excluded.
 double mean_nll(const CausalLm& lm, const std::vector<std::vector<int64_t>>& windows, int64_t batch_size,
@@ -50,7 +62,10 @@ class SftTrainer {
  private:
   at::Tensor micro_batch_loss(const std::vector<int64_t>& rows);
   double distributed_micro_batch(const std::vector<int64_t>& rows, int64_t accum);
-  double optimizer_step(int64_t step, const std::vector<int64_t>& order);
+  struct StepResult {
+    double loss = 0, lr = 0, grad_norm = 0;  // grad_norm: before clipping, as HF logs it
+  };
+  StepResult optimizer_step(int64_t step, const std::vector<int64_t>& order);
   std::vector<int64_t> epoch_order(int64_t epoch) const;
 
   Config cfg_;
