@@ -454,7 +454,8 @@ bool PPOTrainer::train() {
   dist::broadcast_parameters(*comm_, params);
   std::unique_ptr<MetricsWriter> metrics;
   if (comm_->is_main()) {
-    metrics = std::make_unique<MetricsWriter>(cfg_.run.out_dir + "/metrics.jsonl", iteration_, "iteration");
+    metrics = std::make_unique<MetricsWriter>(cfg_.run.out_dir + "/metrics.jsonl", iteration_, "iteration",
+                                              cfg_.logging.tensorboard ? cfg_.run.out_dir : "");
   }
   RARLHF_LOG_INFO("train: {} iterations of {} episodes ({}), risk {}", total_iterations(), cfg_.ppo.batch_size,
                   cfg_.risk.enabled ? "RA-RLHF" : "RLHF", cfg_.risk.enabled ? "on" : "off");

@@ -265,7 +265,8 @@ bool SftTrainer::train() {
   if (comm_->is_main()) {
     // Records are numbered by steps done ("step": k after k steps, 0 = the initial eval): a run
     // resumed at step k keeps records 0..k.
-    metrics = std::make_unique<MetricsWriter>(cfg_.run.out_dir + "/metrics.jsonl", step_ > 0 ? step_ + 1 : 0, "step");
+    metrics = std::make_unique<MetricsWriter>(cfg_.run.out_dir + "/metrics.jsonl", step_ > 0 ? step_ + 1 : 0, "step",
+                                              cfg_.logging.tensorboard ? cfg_.run.out_dir : "");
   }
   if (step_ == 0) {
     const double e0 = eval_loss();

@@ -14,17 +14,26 @@
 
 namespace rarlhf {
 
+class TensorBoardWriter;
+
 class MetricsWriter {
  public:
   // keep_below >= 0: keep existing records whose `key` < keep_below (resume); -1: start afresh.
-  MetricsWriter(const std::string& path, int64_t keep_below = -1, const std::string& key = "iteration");
+  // tensorboard_dir non-empty: every record's numbers (booleans and nulls aside) also go to a
+  // TensorBoard event file there, tag = the record's key, step = its `key` field; a resumed writer
+  // starts its file with a SessionLog START at keep_below, so TensorBoard drops the stopped run's
+  // later points as this file drops its later records.
+  MetricsWriter(const std::string& path, int64_t keep_below = -1, const std::string& key = "iteration",
+                const std::string& tensorboard_dir = "");
+  ~MetricsWriter();
   void write(const nlohmann::json& record);
-  void sync() { out_->sync(); }
+  void sync();
   const std::string& path() const { return path_; }
 
  private:
-  std::string path_;
+  std::string path_, key_;
   std::unique_ptr<AppendFile> out_;
+  std::unique_ptr<TensorBoardWriter> tensorboard_;
 };
 
 }  // namespace rarlhf
