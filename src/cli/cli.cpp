@@ -26,6 +26,14 @@ void add_config_options(CLI::App* sub, ConfigArgs& args) {
   sub->add_option("--log-level", args.log_level, "trace|debug|info|warn|error|off");
 }
 
+std::vector<std::string> config_args_of(const ConfigArgs& args) {
+  std::vector<std::string> a;
+  if (!args.config_file.empty()) a = {"--config", args.config_file};
+  for (const auto& s : args.sets) a.insert(a.end(), {"--set", s});
+  if (!args.log_level.empty()) a.insert(a.end(), {"--log-level", args.log_level});
+  return a;
+}
+
 namespace {
 void set_cpu_threads(int64_t n) {
   const CpuLimits limits = read_cpu_limits();

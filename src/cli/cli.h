@@ -22,6 +22,10 @@ struct ConfigArgs {
 // Adds --config FILE, --set KEY=JSON (repeatable) and --log-level to a subcommand.
 void add_config_options(CLI::App* sub, ConfigArgs& args);
 
+// The arguments that make a child run (`rarlhf run`'s stages, `rarlhf sweep`'s cells) resolve the
+// same config: --config FILE, every --set, --log-level.
+std::vector<std::string> config_args_of(const ConfigArgs& args);
+
 // Loads + validates the config, sets up logging and CPU threads.
 Config load_and_init(const ConfigArgs& args);
 
@@ -52,5 +56,7 @@ void add_schedule_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_export_command(CLI::App& app);
+void add_sweep_command(CLI::App& app);
+void add_plot_command(CLI::App& app);
 
 }  // namespace rarlhf::cli

@@ -26,15 +26,6 @@ std::vector<std::string> stages_to_run(const std::vector<std::string>& stages, c
   return {std::find(stages.begin(), stages.end(), from), stages.end()};
 }
 
-// What every stage's child run is given first, so that it resolves this run's config.
-std::vector<std::string> config_args_of(const ConfigArgs& args) {
-  std::vector<std::string> a;
-  if (!args.config_file.empty()) a = {"--config", args.config_file};
-  for (const auto& s : args.sets) a.insert(a.end(), {"--set", s});
-  if (!args.log_level.empty()) a.insert(a.end(), {"--log-level", args.log_level});
-  return a;
-}
-
 }  // namespace
 
 void add_run_command(CLI::App& app) {

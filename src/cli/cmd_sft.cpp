@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "cli.h"
+#include "rarlhf/eval/report.h"
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/log.h"
 #include "rarlhf/common/random.h"
@@ -77,6 +78,10 @@ void add_sft_command(CLI::App& app) {
     bool finished = trainer.train();
     RARLHF_LOG_INFO("sft: {} ({}/{} steps) -> {}/policy", finished ? "done" : "stopped", trainer.step(),
                     trainer.total_steps(), cfg.run.out_dir);
+    if (finished && cfg.logging.curves && rank.comm->is_main()) {
+      if (plot_training_curves({cfg.run.out_dir}, cfg.run.out_dir + "/curves.png"))
+        RARLHF_LOG_INFO("sft: training curves -> {}/curves.png", cfg.run.out_dir);
+    }
   });
 }
 

@@ -6,6 +6,7 @@
 #include <torch/utils.h>
 
 #include "cli.h"
+#include "rarlhf/eval/report.h"
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/log.h"
 #include "rarlhf/common/signals.h"
@@ -59,6 +60,10 @@ void add_train_command(CLI::App& app) {
     bool finished = trainer.train();
     RARLHF_LOG_INFO("train: {} ({}/{} iterations) -> {}", finished ? "done" : "stopped", trainer.iteration(),
                     trainer.total_iterations(), cfg.run.out_dir);
+    if (finished && cfg.logging.curves && rank.comm->is_main()) {
+      if (plot_training_curves({cfg.run.out_dir}, cfg.run.out_dir + "/curves.png"))
+        RARLHF_LOG_INFO("train: training curves -> {}/curves.png", cfg.run.out_dir);
+    }
   });
 }
 

@@ -54,6 +54,8 @@ int main(int argc, char** argv) {
       add_eval_command,
       add_run_command,
       add_export_command,
+      add_sweep_command,
+      add_plot_command,
   };
 
   try {

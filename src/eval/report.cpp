@@ -13,6 +13,7 @@
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/log.h"
 #include "rarlhf/common/process.h"
+#include "rarlhf/common/strings.h"
 #include "rarlhf/common/text_lines.h"
 
 namespace rarlhf {
@@ -198,6 +199,20 @@ bool plot_eval_runs(const std::vector<std::string>& run_dirs, const std::string&
     run_plot_script(plot_eval_script(), args, /*quiet=*/true);
   } catch (const IoError& e) {
     RARLHF_LOG_WARN("plots skipped: {}", e.what());  // plots are optional; the numbers are written
+    return false;
+  }
+  return true;
+}
+
+bool plot_training_curves(const std::vector<std::string>& run_dirs, const std::string& out_png) {
+  std::vector<std::string> args = run_dirs;
+  std::string csv = out_png;
+  if (ends_with(csv, ".png")) csv.resize(csv.size() - 4);
+  args.insert(args.end(), {"--out", out_png, "--csv", csv + ".csv"});
+  try {
+    run_plot_script(find_bundled_script("plot_training.py"), args, /*quiet=*/true);
+  } catch (const IoError& e) {
+    RARLHF_LOG_WARN("training curves skipped: {}", e.what());
     return false;
   }
   return true;

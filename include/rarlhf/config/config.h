@@ -326,10 +326,12 @@ struct LoggingConfig {
   std::string level = "info";
   bool progress = true;
   bool tensorboard = true;
+  bool curves = true;
   template <class V> void visit_fields(V&& v) {
     v("level", level, "log level", choice::LogLevel::kAll);
     v("progress", progress, "progress line with ETA when stderr is a terminal");
     v("tensorboard", tensorboard, "train and sft also write metrics.jsonl's numbers as a TensorBoard event file in run.out_dir (tensorboard --logdir runs/)");
+    v("curves", curves, "train and sft draw run.out_dir/curves.png from metrics.jsonl when they finish (needs python3-matplotlib; rarlhf plot for several runs)");
   }
 };
 

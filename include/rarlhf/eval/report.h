@@ -75,4 +75,9 @@ std::string format_cell(double x, int precision = 3);
 bool plot_eval_runs(const std::vector<std::string>& run_dirs, const std::string& out_dir,
                     double tail_threshold = NAN);
 
+// Runs scripts/plot_training.py over train/sft run folders (their metrics.jsonl) into out_png (and
+// the numbers behind it into out_png with .csv): the paper's Fig. 3/7 panels, seeds of one run
+// grouped into mean +- std bands. Optional like plot_eval_runs: a warning and false when it cannot.
+bool plot_training_curves(const std::vector<std::string>& run_dirs, const std::string& out_png);
+
 }  // namespace rarlhf

@@ -1,0 +1,81 @@
+// `rarlhf sweep`: a grid of settings x seeds as one command. Each (grid point, seed) is one
+// `rarlhf run` of the config (a cell: its training stages = the chosen methods, then eval), run one
+// after another with progress and skipped once done, or emitted as Slurm array jobs. When no grid
+// key can change the stages before RL (pretrain, sft: only ppo./risk./generate./reward./eval./
+// logging. keys vary), those run once per seed and every cell of that seed starts from their policy.
+// Then every cell's eval.json (test split) and the last iterations' KL of its training stages are
+// aggregated into summary.csv / summary.md (mean +- std over seeds), with the Pareto-optimal
+// settings marked, and drawn by scripts/plot_sweep.py. Layout under run.out_dir:
+//   sweep.json                  the manifest (grid, seeds, methods, jobs)
+//   shared/seed<S>/             the stages before RL, when shared
+//   cells/<point>/seed<S>/      one `rarlhf run` (its own summary.md, eval/, DONE-marked stages)
+//   cells.csv                   one row per (point, model, seed)
+//   summary.csv, summary.md     one row per (point, model): mean +- std over seeds, Pareto flags
+//   summary.json, pareto.png, frontier.png
+#pragma once
+#include <array>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "rarlhf/config/config.h"
+
+namespace rarlhf {
+
+struct SweepSpec {
+  std::vector<std::pair<std::string, std::vector<std::string>>> grid;  // key -> values (JSON text)
+  std::vector<int64_t> seeds;
+  std::vector<std::string> methods;  // training stages of the cells ("" = the config's rlhf/ra_rlhf)
+  int64_t kl_last = 10;              // KL = mean objective/kl over a training stage's last N iterations
+};
+
+// "KEY=V1,V2,..." -> (KEY, values); commas inside [], {} or "" do not split. ConfigError naming --grid.
+std::pair<std::string, std::vector<std::string>> parse_grid_arg(const std::string& arg);
+// "0-2" | "0,3,7" | "4" -> seeds, ascending, distinct. ConfigError naming --seeds.
+std::vector<int64_t> parse_seeds(const std::string& arg);
+
+// One `rarlhf run` of the sweep: a cell (point x seed) or a shared upstream run (point "").
+struct SweepJob {
+  std::string point;                                   // folder name of the grid point ("" = shared)
+  std::vector<std::pair<std::string, std::string>> settings;  // grid key -> value
+  int64_t seed = 0;
+  std::string dir;
+  std::vector<std::string> sets;  // --set overrides after the user's (grid, seed, out_dir, stages, ...)
+};
+
+struct SweepPlan {
+  std::vector<SweepJob> upstream;  // run first (empty when the stages before RL are not shared)
+  std::vector<SweepJob> cells;     // points in grid order (the last key fastest), seeds innermost
+  std::vector<std::string> trained;  // the cells' training stages, in pipeline order
+  std::string upstream_stage;        // the shared run's last training stage ("" = not shared)
+};
+
+// The plan for `cfg` (run.out_dir is the sweep's root). ConfigError when a grid key is unknown or a
+// value does not make a valid config, a method is not a training stage, or the config's
+// pipeline.stages has no eval stage.
+SweepPlan plan_sweep(const Config& cfg, const SweepSpec& spec);
+nlohmann::json plan_json(const SweepPlan& plan, const SweepSpec& spec);
+
+// Runs every job not yet done (marked by <dir>/SWEEP_DONE) as a child `rarlhf run <base_args>
+// <job.sets>`, in order, printing progress; StageFailed-style exit via the returned status:
+// 0 = all done, else the failing child's status (the sweep stops there; rerun to resume).
+int run_sweep_jobs(const SweepPlan& plan, const std::vector<std::string>& base_args);
+
+// Writes root/slurm/{upstream,cells}.txt (one `rarlhf run ...` line per array task), root/slurm/
+// sweep.sbatch (runs line SLURM_ARRAY_TASK_ID + 1 of the file it is given) and root/slurm/submit.sh
+// (submits the upstream array, then the cells array after it). Returns submit.sh's path.
+std::string write_sweep_slurm(const SweepPlan& plan, const std::vector<std::string>& base_args,
+                              const std::string& root, const std::string& binary);
+
+// Non-dominated points when every coordinate is maximised (a point with a NaN is never kept and
+// dominates nothing; equal points keep each other).
+std::vector<bool> non_dominated(const std::vector<std::array<double, 2>>& points);
+
+// Reads every cell of the manifest root/sweep.json that has finished, writes cells.csv,
+// summary.csv, summary.md and summary.json, and draws the plots (plots = true; matplotlib optional).
+// Returns the markdown table. IoError when no cell has an eval.json yet.
+std::string aggregate_sweep(const std::string& root, bool plots);
+
+}  // namespace rarlhf

@@ -1,0 +1,616 @@
+// `rarlhf sweep`: see include/rarlhf/pipeline/sweep.h.
+#include "rarlhf/pipeline/sweep.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "rarlhf/common/error.h"
+#include "rarlhf/common/fs.h"
+#include "rarlhf/common/log.h"
+#include "rarlhf/common/process.h"
+#include "rarlhf/common/strings.h"
+#include "rarlhf/common/text_lines.h"
+#include "rarlhf/eval/report.h"
+#include "rarlhf/pipeline/child.h"
+#include "rarlhf/pipeline/stages.h"
+
+namespace rarlhf {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+constexpr const char* kDoneMarker = "SWEEP_DONE";
+
+// Sections whose keys cannot change the stages before RL (pretrain, sft).
+const std::set<std::string> kRlOnlySections = {"ppo", "risk", "generate", "reward", "eval", "logging"};
+
+std::string trim_copy(const std::string& s) {
+  const size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+// A value as part of a folder name: letters, digits, '.', '-' kept, the rest '_'.
+std::string name_part(const std::string& s) {
+  std::string out;
+  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-') ? c : '_';
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  return out.empty() ? "_" : out;
+}
+
+std::string json_array(const std::vector<std::string>& v) { return json(v).dump(); }
+
+bool is_training_stage(const std::string& name) {
+  for (const auto& s : pipeline_stages())
+    if (s.name == name) return s.kind == StageKind::kTrain;
+  return false;
+}
+
+double mean_of(const std::vector<double>& x) {
+  double s = 0;
+  size_t n = 0;
+  for (double v : x)
+    if (std::isfinite(v)) s += v, ++n;
+  return n ? s / static_cast<double>(n) : NAN;
+}
+
+// Sample standard deviation (n - 1) of the finite values; 0 for one value, NaN for none.
+double std_of(const std::vector<double>& x) {
+  const double m = mean_of(x);
+  double ss = 0;
+  size_t n = 0;
+  for (double v : x)
+    if (std::isfinite(v)) ss += (v - m) * (v - m), ++n;
+  if (n == 0) return NAN;
+  return n == 1 ? 0.0 : std::sqrt(ss / static_cast<double>(n - 1));
+}
+
+std::string csv_cell(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+std::string number_cell(double v) {
+  if (!std::isfinite(v)) return "";
+  std::ostringstream os;
+  os.precision(10);
+  os << v;
+  return os.str();
+}
+
+// Mean objective/kl over the last `n` records of a training stage's metrics.jsonl (NaN when absent).
+double last_kl(const std::string& metrics_path, int64_t n) {
+  if (!file_exists(metrics_path)) return NAN;
+  std::vector<double> kl;
+  for_each_line(read_file(metrics_path), [&](int64_t, const std::string& line) {
+    const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_discarded() && j.contains("objective/kl") && j["objective/kl"].is_number())
+      kl.push_back(j["objective/kl"].get<double>());
+    return true;
+  });
+  if (kl.empty()) return NAN;
+  const size_t from = kl.size() > static_cast<size_t>(n) ? kl.size() - static_cast<size_t>(n) : 0;
+  return mean_of(std::vector<double>(kl.begin() + static_cast<std::ptrdiff_t>(from), kl.end()));
+}
+
+}  // namespace
+
+std::pair<std::string, std::vector<std::string>> parse_grid_arg(const std::string& arg) {
+  const size_t eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == arg.size())
+    throw ConfigError("--grid: '" + excerpt(arg) + "' is not KEY=V1,V2,... (e.g. --grid ppo.init_kl_coef=0.05,0.2)");
+  const std::string key = trim_copy(arg.substr(0, eq));
+  std::vector<std::string> values;
+  std::string cur;
+  int depth = 0;
+  bool quoted = false;
+  for (size_t i = eq + 1; i <= arg.size(); ++i) {
+    const char c = i < arg.size() ? arg[i] : ',';
+    if (quoted) {
+      cur += c;
+      if (c == '\\' && i + 1 < arg.size()) cur += arg[++i];
+      else if (c == '"') quoted = false;
+      continue;
+    }
+    if (c == ',' && depth == 0) {
+      const std::string v = trim_copy(cur);
+      if (v.empty()) throw ConfigError("--grid " + key + ": an empty value in '" + excerpt(arg) + "'");
+      if (std::find(values.begin(), values.end(), v) != values.end())
+        throw ConfigError("--grid " + key + ": value " + v + " is given twice");
+      values.push_back(v);
+      cur.clear();
+      continue;
+    }
+    if (c == '"') quoted = true;
+    if (c == '[' || c == '{') ++depth;
+    if (c == ']' || c == '}') --depth;
+    cur += c;
+  }
+  return {key, values};
+}
+
+std::vector<int64_t> parse_seeds(const std::string& arg) {
+  std::set<int64_t> seeds;
+  auto bad = [&] { return ConfigError("--seeds: '" + excerpt(arg) + "' is not a list like 0-2 or 0,3,7"); };
+  std::stringstream ss(arg);
+  for (std::string part; std::getline(ss, part, ',');) {
+    part = trim_copy(part);
+    const size_t dash = part.find('-', 1);
+    try {
+      size_t used = 0;
+      if (dash == std::string::npos) {
+        const long long v = std::stoll(part, &used);
+        if (used != part.size()) throw bad();
+        seeds.insert(v);
+      } else {
+        const std::string a = part.substr(0, dash), b = part.substr(dash + 1);
+        const long long lo = std::stoll(a, &used);
+        if (used != a.size()) throw bad();
+        const long long hi = std::stoll(b, &used);
+        if (used != b.size() || hi < lo || hi - lo > 10000) throw bad();
+        for (long long v = lo; v <= hi; ++v) seeds.insert(v);
+      }
+    } catch (const std::logic_error&) {
+      throw bad();
+    }
+  }
+  if (seeds.empty()) throw bad();
+  return {seeds.begin(), seeds.end()};
+}
+
+SweepPlan plan_sweep(const Config& cfg, const SweepSpec& spec) {
+  if (spec.seeds.empty()) throw ConfigError("--seeds: no seed given");
+  const auto& stages = cfg.pipeline.stages;
+  auto in_stages = [&](const std::string& s) { return std::find(stages.begin(), stages.end(), s) != stages.end(); };
+  if (!in_stages("eval"))
+    throw ConfigError("pipeline.stages: the sweep aggregates the eval stage's results, and " +
+                      json_array(stages) + " has none; add \"eval\"");
+  SweepPlan plan;
+  std::vector<std::string> methods = spec.methods;
+  if (methods.empty()) {
+    for (const auto& s : stages)
+      if (s == "rlhf" || s == "ra_rlhf") methods.push_back(s);
+  }
+  for (const auto& m : methods) {
+    if (!is_training_stage(m) || m == "pretrain" || m == "sft")
+      throw ConfigError("--methods: '" + excerpt(m) + "' is not an RL training stage; use rlhf and/or ra_rlhf");
+  }
+  std::vector<std::string> upstream;
+  for (const auto& s : stages)
+    if (s == "pretrain" || s == "sft") upstream.push_back(s);
+  for (const auto& s : pipeline_stages())  // pipeline order
+    if (std::find(methods.begin(), methods.end(), s.name) != methods.end()) plan.trained.push_back(s.name);
+
+  // Every grid value must make a valid config on its own (the cells combine them).
+  bool shared = !upstream.empty();
+  std::set<std::string> keys;
+  for (const auto& [key, values] : spec.grid) {
+    if (!keys.insert(key).second) throw ConfigError("--grid: " + key + " is given twice; list its values once");
+    if (key == "run.seed") throw ConfigError("--grid run.seed: seeds are --seeds");
+    if (key == "run.out_dir" || key == "pipeline.stages")
+      throw ConfigError("--grid " + key + ": the sweep sets this itself for every cell");
+    for (const auto& v : values) {
+      try {
+        Config c = cfg;
+        apply_set(c, key + "=" + v);
+        validate(c);
+      } catch (const ConfigError& e) {
+        throw ConfigError("--grid " + key + "=" + excerpt(v) + ": " + e.what());
+      }
+    }
+    if (!kRlOnlySections.count(key.substr(0, key.find('.')))) shared = false;
+  }
+
+  const std::string root = cfg.run.out_dir;
+  if (shared) {
+    plan.upstream_stage = upstream.back();
+    for (int64_t s : spec.seeds) {
+      SweepJob j;
+      j.seed = s;
+      j.dir = root + "/shared/seed" + std::to_string(s);
+      j.sets = {"run.seed=" + std::to_string(s), "run.out_dir=" + j.dir,
+                "run.name=" + cfg.run.name + "-s" + std::to_string(s), "pipeline.stages=" + json_array(upstream)};
+      plan.upstream.push_back(std::move(j));
+    }
+  }
+  std::vector<std::string> cell_stages = shared ? std::vector<std::string>{} : upstream;
+  cell_stages.insert(cell_stages.end(), plan.trained.begin(), plan.trained.end());
+  cell_stages.push_back("eval");
+  if (in_stages("compare")) cell_stages.push_back("compare");
+
+  // Grid points: the cartesian product, the last key varying fastest.
+  std::vector<std::vector<std::pair<std::string, std::string>>> points = {{}};
+  for (const auto& [key, values] : spec.grid) {
+    std::vector<std::vector<std::pair<std::string, std::string>>> next;
+    for (const auto& p : points) {
+      for (const auto& v : values) {
+        auto q = p;
+        q.emplace_back(key, v);
+        next.push_back(std::move(q));
+      }
+    }
+    points = std::move(next);
+  }
+  std::set<std::string> names;
+  for (const auto& settings : points) {
+    std::string name;
+    for (const auto& [k, v] : settings) {
+      if (!name.empty()) name += "__";
+      name += name_part(k.substr(k.rfind('.') + 1)) + "_" + name_part(v);
+    }
+    if (name.empty()) name = "default";
+    const std::string base = name;
+    for (int i = 2; !names.insert(name).second; ++i) name = base + "-" + std::to_string(i);
+    for (int64_t s : spec.seeds) {
+      SweepJob j;
+      j.point = name;
+      j.settings = settings;
+      j.seed = s;
+      j.dir = root + "/cells/" + name + "/seed" + std::to_string(s);
+      for (const auto& [k, v] : settings) j.sets.push_back(k + "=" + v);
+      j.sets.insert(j.sets.end(), {"run.seed=" + std::to_string(s), "run.out_dir=" + j.dir,
+                                   "run.name=" + cfg.run.name + "-" + name + "-s" + std::to_string(s),
+                                   "pipeline.stages=" + json_array(cell_stages)});
+      if (shared) {
+        j.sets.push_back("model.path=" + root + "/shared/seed" + std::to_string(s) + "/" + plan.upstream_stage +
+                         "/policy");
+      }
+      plan.cells.push_back(std::move(j));
+    }
+  }
+  return plan;
+}
+
+json plan_json(const SweepPlan& plan, const SweepSpec& spec) {
+  auto jobs = [](const std::vector<SweepJob>& v) {
+    json a = json::array();
+    for (const auto& j : v) {
+      json settings = json::object();
+      for (const auto& [k, val] : j.settings) settings[k] = val;
+      a.push_back({{"point", j.point}, {"settings", settings}, {"seed", j.seed}, {"dir", j.dir}, {"sets", j.sets}});
+    }
+    return a;
+  };
+  json grid = json::array();
+  for (const auto& [k, v] : spec.grid) grid.push_back({{"key", k}, {"values", v}});
+  return {{"grid", grid},          {"seeds", spec.seeds},          {"trained", plan.trained},
+          {"kl_last", spec.kl_last}, {"upstream_stage", plan.upstream_stage}, {"upstream", jobs(plan.upstream)},
+          {"cells", jobs(plan.cells)}};
+}
+
+int run_sweep_jobs(const SweepPlan& plan, const std::vector<std::string>& base_args) {
+  forward_stop_signals_to_child();
+  std::vector<const SweepJob*> all;
+  for (const auto& j : plan.upstream) all.push_back(&j);
+  for (const auto& j : plan.cells) all.push_back(&j);
+  size_t done = 0;
+  for (const auto* j : all) done += file_exists(j->dir + "/" + kDoneMarker) ? 1 : 0;
+  std::cout << "sweep: " << all.size() << " runs (" << plan.upstream.size() << " shared, " << plan.cells.size()
+            << " cells), " << done << " done already" << std::endl;
+  const auto t0 = std::chrono::steady_clock::now();
+  size_t ran = 0;
+  for (size_t i = 0; i < all.size(); ++i) {
+    const SweepJob& j = *all[i];
+    const std::string what = j.point.empty() ? "shared stages, seed " + std::to_string(j.seed)
+                                             : j.point + ", seed " + std::to_string(j.seed);
+    if (file_exists(j.dir + "/" + kDoneMarker)) continue;
+    const size_t left = all.size() - done;
+    std::string eta;
+    if (ran > 0) {
+      const double per = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / ran;
+      eta = ", ETA " + format_cell(per * static_cast<double>(left) / 60.0, 1) + " min";
+    }
+    std::cout << "\nsweep [" << done + 1 << "/" << all.size() << "] " << what << " -> " << j.dir << eta << std::endl;
+    std::vector<std::string> args = {"run"};
+    args.insert(args.end(), base_args.begin(), base_args.end());
+    for (const auto& s : j.sets) args.insert(args.end(), {"--set", s});
+    if (stop_signal_seen()) return 1;
+    const int rc = run_self(args);
+    if (rc != 0 || stop_signal_seen()) {
+      std::cerr << "rarlhf: error: sweep: " << what << " "
+                << (stop_signal_seen() ? "was interrupted" : "failed (exit " + std::to_string(rc) + ")")
+                << "; rerun the same command to resume from it" << std::endl;
+      return rc != 0 ? rc : 1;
+    }
+    write_file_atomic(j.dir + "/" + kDoneMarker, what + "\n");
+    ++done;
+    ++ran;
+  }
+  return 0;
+}
+
+std::string write_sweep_slurm(const SweepPlan& plan, const std::vector<std::string>& base_args, const std::string& root,
+                              const std::string& binary) {
+  const std::string dir = root + "/slurm";
+  make_dirs(dir);
+  auto lines = [&](const std::vector<SweepJob>& jobs) {
+    std::string out;
+    for (const auto& j : jobs) {
+      std::string cmd = shell_quote(binary) + " run";
+      for (const auto& a : base_args) cmd += " " + shell_quote(a);
+      for (const auto& s : j.sets) cmd += " --set " + shell_quote(s);
+      out += cmd + " && touch " + shell_quote(j.dir + "/" + kDoneMarker) + "\n";
+    }
+    return out;
+  };
+  write_file_atomic(dir + "/upstream.txt", lines(plan.upstream));
+  write_file_atomic(dir + "/cells.txt", lines(plan.cells));
+  write_file_atomic(dir + "/sweep.sbatch",
+                    "#!/usr/bin/env bash\n"
+                    "# One array task = one line of the jobs file given as $1 (written by `rarlhf sweep --slurm`).\n"
+                    "#SBATCH --output=slurm-%x-%A_%a.out\n"
+                    "set -euo pipefail\n"
+                    "line=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" \"$1\")\n"
+                    "[ -n \"$line\" ] || { echo \"sweep.sbatch: no line $((SLURM_ARRAY_TASK_ID + 1)) in $1\" >&2; exit 1; }\n"
+                    "echo \"sweep.sbatch: $line\"\n"
+                    "exec bash -c \"$line\"\n");
+  const std::string q = shell_quote(dir);
+  std::string submit =
+      "#!/usr/bin/env bash\n"
+      "# Submits the sweep: the shared stages (one array task per seed), then the cells (one task per\n"
+      "# grid point x seed) once those are done. Extra sbatch options (partition, account, time, GPUs)\n"
+      "# come from RARLHF_SBATCH_OPTS. RARLHF_DRY_RUN=1 prints the sbatch commands only.\n"
+      "set -euo pipefail\n"
+      "opts=(${RARLHF_SBATCH_OPTS:-})\n"
+      "sb() { if [ \"${RARLHF_DRY_RUN:-0}\" = 1 ]; then echo sbatch \"$@\" >&2; echo JOB; else sbatch --parsable \"$@\"; fi; }\n"
+      "dep=()\n";
+  if (!plan.upstream.empty()) {
+    submit += "up=$(sb \"${opts[@]}\" --job-name=rarlhf-sweep-shared --array=0-" +
+              std::to_string(plan.upstream.size() - 1) + " " + q + "/sweep.sbatch " + q + "/upstream.txt)\n" +
+              "dep=(--dependency=afterok:${up%%;*})\n";
+  }
+  submit += "sb \"${opts[@]}\" \"${dep[@]}\" --job-name=rarlhf-sweep-cells --array=0-" +
+            std::to_string(plan.cells.size() - 1) + " " + q + "/sweep.sbatch " + q + "/cells.txt\n";
+  write_file_atomic(dir + "/submit.sh", submit);
+  fs::permissions(dir + "/submit.sh", fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
+  fs::permissions(dir + "/sweep.sbatch", fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
+  return dir + "/submit.sh";
+}
+
+std::vector<bool> non_dominated(const std::vector<std::array<double, 2>>& points) {
+  std::vector<bool> keep(points.size(), false);
+  for (size_t i = 0; i < points.size(); ++i) {
+    const auto& p = points[i];
+    if (!std::isfinite(p[0]) || !std::isfinite(p[1])) continue;
+    bool dominated = false;
+    for (size_t j = 0; j < points.size() && !dominated; ++j) {
+      const auto& q = points[j];
+      if (j == i || !std::isfinite(q[0]) || !std::isfinite(q[1])) continue;
+      dominated = q[0] >= p[0] && q[1] >= p[1] && (q[0] > p[0] || q[1] > p[1]);
+    }
+    keep[i] = !dominated;
+  }
+  return keep;
+}
+
+std::string aggregate_sweep(const std::string& root, bool plots) {
+  const std::string manifest_path = root + "/sweep.json";
+  if (!file_exists(manifest_path)) throw IoError(manifest_path + ": no sweep manifest; run `rarlhf sweep` first");
+  json manifest;
+  try {
+    manifest = json::parse(read_file(manifest_path));
+  } catch (const json::exception& e) {
+    throw IoError(manifest_path + ": not JSON (" + std::string(e.what()) + ")");
+  }
+  std::vector<std::string> keys;
+  for (const auto& g : manifest.at("grid")) keys.push_back(g.at("key").get<std::string>());
+  const auto trained = manifest.at("trained").get<std::vector<std::string>>();
+  const std::string upstream_stage = manifest.value("upstream_stage", std::string());
+  const int64_t kl_last = manifest.value("kl_last", int64_t{10});
+
+  // One row per (cell, model) with a test-split eval.json.
+  struct Row {
+    std::string point, model;
+    json settings;
+    int64_t seed = 0;
+    std::map<std::string, double> v;
+  };
+  std::vector<Row> rows;
+  std::vector<std::string> cvar_keys;
+  size_t cells_seen = 0;
+  for (const auto& c : manifest.at("cells")) {
+    const std::string dir = c.at("dir").get<std::string>(), eval_dir = dir + "/eval";
+    if (!fs::is_directory(eval_dir)) continue;
+    ++cells_seen;
+    std::vector<std::pair<std::string, std::string>> evals;  // model, eval.json
+    for (const auto& e : fs::directory_iterator(eval_dir)) {
+      const std::string n = e.path().filename().string();
+      if (n.size() > 5 && n.compare(n.size() - 5, 5, "-test") == 0 && file_exists(e.path().string() + "/eval.json"))
+        evals.emplace_back(n.substr(0, n.size() - 5), e.path().string() + "/eval.json");
+    }
+    for (const auto& [raw_model, path] : evals) {
+      json ej;
+      try {
+        ej = json::parse(read_file(path));
+      } catch (const json::exception& e) {
+        throw IoError(path + ": not JSON (" + std::string(e.what()) + "); rerun the sweep to redo that eval");
+      }
+      Row r;
+      r.point = c.at("point").get<std::string>();
+      r.settings = c.at("settings");
+      r.seed = c.at("seed").get<int64_t>();
+      r.model = raw_model == "base" && !upstream_stage.empty() ? upstream_stage : raw_model;
+      r.v["reward"] = json_number_at(ej, {"reward", "mean"});
+      r.v["tail"] = json_number_at(ej, {"tail", "reward", "mean"});
+      r.v["tail_count"] = json_number_at(ej, {"tail", "count"});
+      if (ej.contains("cvar") && ej["cvar"].is_object()) {
+        for (auto it = ej["cvar"].begin(); it != ej["cvar"].end(); ++it) {
+          if (std::find(cvar_keys.begin(), cvar_keys.end(), it.key()) == cvar_keys.end()) cvar_keys.push_back(it.key());
+          r.v["cvar_" + it.key()] = it->is_number() ? it->get<double>() : NAN;
+        }
+      }
+      r.v["perplexity"] = json_number_at(ej, {"perplexity", "mean_per_text"});
+      r.v["dist2"] = json_number_at(ej, {"dist", "dist2"});
+      const bool is_trained = std::find(trained.begin(), trained.end(), r.model) != trained.end();
+      // The start policy is the KL reference of the cell's training stages: KL 0 by definition.
+      r.v["kl"] = is_trained ? last_kl(dir + "/" + r.model + "/metrics.jsonl", kl_last) : 0.0;
+      rows.push_back(std::move(r));
+    }
+  }
+  if (rows.empty()) throw IoError(root + ": no cell has a finished eval yet (cells/*/seed*/eval/*-test/eval.json)");
+  std::sort(cvar_keys.begin(), cvar_keys.end(), [](const std::string& a, const std::string& b) {
+    return std::stod(a) < std::stod(b);
+  });
+  std::vector<std::string> metrics = {"reward", "tail", "tail_count"};
+  for (const auto& k : cvar_keys) metrics.push_back("cvar_" + k);
+  metrics.insert(metrics.end(), {"perplexity", "dist2", "kl"});
+  const std::string cvar_main = std::find(cvar_keys.begin(), cvar_keys.end(), "0.1") != cvar_keys.end()
+                                    ? "0.1"
+                                    : (cvar_keys.empty() ? "" : cvar_keys.front());
+
+  // cells.csv: the raw rows.
+  std::ostringstream cells_csv;
+  cells_csv << "point";
+  for (const auto& k : keys) cells_csv << "," << csv_cell(k);
+  cells_csv << ",model,seed";
+  for (const auto& m : metrics) cells_csv << "," << m;
+  cells_csv << "\n";
+  for (const auto& r : rows) {
+    cells_csv << csv_cell(r.point);
+    for (const auto& k : keys) cells_csv << "," << csv_cell(r.settings.value(k, std::string()));
+    cells_csv << "," << csv_cell(r.model) << "," << r.seed;
+    for (const auto& m : metrics) cells_csv << "," << number_cell(r.v.count(m) ? r.v.at(m) : NAN);
+    cells_csv << "\n";
+  }
+
+  // Groups (point, model) in manifest order, models as first seen.
+  struct Group {
+    std::string point, model;
+    json settings;
+    std::vector<int64_t> seeds;
+    std::map<std::string, std::vector<double>> values;
+    std::map<std::string, double> mean, sd;
+  };
+  std::vector<Group> groups;
+  for (const auto& r : rows) {
+    auto it = std::find_if(groups.begin(), groups.end(),
+                           [&](const Group& g) { return g.point == r.point && g.model == r.model; });
+    if (it == groups.end()) {
+      groups.push_back({r.point, r.model, r.settings, {}, {}, {}, {}});
+      it = groups.end() - 1;
+    }
+    it->seeds.push_back(r.seed);
+    for (const auto& m : metrics) it->values[m].push_back(r.v.count(m) ? r.v.at(m) : NAN);
+  }
+  // Models in pipeline order: the start policy, the stages before RL, then the trained ones.
+  std::vector<std::string> model_order = {"base", "pretrain", "sft"};
+  model_order.insert(model_order.end(), trained.begin(), trained.end());
+  for (const auto& g : groups)
+    if (std::find(model_order.begin(), model_order.end(), g.model) == model_order.end()) model_order.push_back(g.model);
+  std::stable_sort(groups.begin(), groups.end(), [&](const Group& a, const Group& b) {
+    return std::find(model_order.begin(), model_order.end(), a.model) <
+           std::find(model_order.begin(), model_order.end(), b.model);
+  });
+  for (auto& g : groups) {
+    for (const auto& m : metrics) {
+      g.mean[m] = mean_of(g.values[m]);
+      g.sd[m] = std_of(g.values[m]);
+    }
+  }
+  auto flags = [&](const std::string& a, const std::string& b, bool per_model, bool minimise_b) {
+    std::vector<bool> out(groups.size(), false);
+    for (const auto& model : per_model ? model_order : std::vector<std::string>{""}) {
+      std::vector<size_t> idx;
+      std::vector<std::array<double, 2>> pts;
+      for (size_t i = 0; i < groups.size(); ++i) {
+        if (per_model && groups[i].model != model) continue;
+        idx.push_back(i);
+        pts.push_back({groups[i].mean[a], minimise_b ? -groups[i].mean[b] : groups[i].mean[b]});
+      }
+      const auto keep = non_dominated(pts);
+      for (size_t k = 0; k < idx.size(); ++k) out[idx[k]] = keep[k];
+    }
+    return out;
+  };
+  const auto pareto_tail = flags("reward", "tail", false, false);
+  const auto pareto_cvar = cvar_main.empty() ? std::vector<bool>(groups.size(), false)
+                                             : flags("reward", "cvar_" + cvar_main, false, false);
+  const auto frontier_reward_kl = flags("reward", "kl", true, true);
+  const auto frontier_tail_kl = flags("tail", "kl", true, true);
+
+  std::ostringstream sum_csv;
+  sum_csv << "point";
+  for (const auto& k : keys) sum_csv << "," << csv_cell(k);
+  sum_csv << ",model,seeds";
+  for (const auto& m : metrics) sum_csv << "," << m << "_mean," << m << "_std";
+  sum_csv << ",pareto_reward_tail,pareto_reward_cvar,frontier_reward_kl,frontier_tail_kl\n";
+  json groups_json = json::array();
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const Group& g = groups[i];
+    sum_csv << csv_cell(g.point);
+    for (const auto& k : keys) sum_csv << "," << csv_cell(g.settings.value(k, std::string()));
+    sum_csv << "," << csv_cell(g.model) << "," << g.seeds.size();
+    json mean = json::object(), sd = json::object();
+    for (const auto& m : metrics) {
+      sum_csv << "," << number_cell(g.mean.at(m)) << "," << number_cell(g.sd.at(m));
+      mean[m] = std::isfinite(g.mean.at(m)) ? json(g.mean.at(m)) : json(nullptr);
+      sd[m] = std::isfinite(g.sd.at(m)) ? json(g.sd.at(m)) : json(nullptr);
+    }
+    sum_csv << "," << pareto_tail[i] << "," << pareto_cvar[i] << "," << frontier_reward_kl[i] << ","
+            << frontier_tail_kl[i] << "\n";
+    groups_json.push_back({{"point", g.point}, {"settings", g.settings}, {"model", g.model}, {"seeds", g.seeds},
+                           {"mean", mean}, {"std", sd}, {"pareto_reward_tail", bool(pareto_tail[i])},
+                           {"pareto_reward_cvar", bool(pareto_cvar[i])},
+                           {"frontier_reward_kl", bool(frontier_reward_kl[i])},
+                           {"frontier_tail_kl", bool(frontier_tail_kl[i])}});
+  }
+
+  // summary.md
+  auto pm = [](double m, double s, int prec) {
+    if (!std::isfinite(m)) return std::string("-");
+    return format_cell(m, prec) + (std::isfinite(s) ? " ± " + format_cell(s, prec) : "");
+  };
+  std::ostringstream md;
+  std::vector<std::string> head = {"point"};
+  head.insert(head.end(), keys.begin(), keys.end());
+  head.insert(head.end(), {"model", "seeds", "reward", "tail reward", "CVaR_" + (cvar_main.empty() ? "-" : cvar_main),
+                           "PPL", "KL (last " + std::to_string(kl_last) + ")", "Pareto"});
+  std::ostringstream table;
+  table << "|";
+  for (const auto& h : head) table << " " << h << " |";
+  table << "\n|";
+  for (size_t i = 0; i < head.size(); ++i) table << "---|";
+  table << "\n";
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const Group& g = groups[i];
+    table << "| " << g.point << " |";
+    for (const auto& k : keys) table << " " << g.settings.value(k, std::string("-")) << " |";
+    table << " " << g.model << " | " << g.seeds.size() << " | " << pm(g.mean.at("reward"), g.sd.at("reward"), 3) << " | "
+          << pm(g.mean.at("tail"), g.sd.at("tail"), 3) << " | "
+          << (cvar_main.empty() ? "-" : pm(g.mean.at("cvar_" + cvar_main), g.sd.at("cvar_" + cvar_main), 3)) << " | "
+          << pm(g.mean.at("perplexity"), g.sd.at("perplexity"), 2) << " | " << pm(g.mean.at("kl"), g.sd.at("kl"), 3)
+          << " | " << (pareto_tail[i] ? "★" : "") << " |\n";
+  }
+  md << "# Sweep " << root << "\n\n"
+     << cells_seen << " of " << manifest.at("cells").size() << " cells evaluated; mean ± sample std over seeds "
+     << "(test split; tail reward = the test prompts of the tail; KL = mean objective/kl over each training "
+     << "stage's last " << kl_last << " iterations, 0 for the start policy, which is the KL reference). "
+     << "★ = not dominated in (reward, tail reward) by any other row. Files: cells.csv (one row per seed), "
+     << "summary.csv, summary.json, pareto.png, frontier.png.\n\n"
+     << table.str();
+  write_file_atomic(root + "/cells.csv", cells_csv.str());
+  write_file_atomic(root + "/summary.csv", sum_csv.str());
+  write_file_atomic(root + "/summary.md", md.str());
+  const json summary = {{"root", root}, {"grid_keys", keys}, {"cvar_key", cvar_main}, {"kl_last", kl_last},
+                        {"cells", manifest.at("cells").size()}, {"cells_evaluated", cells_seen},
+                        {"groups", groups_json}};
+  write_file_atomic(root + "/summary.json", summary.dump(2) + "\n");
+  if (plots) {
+    try {
+      run_plot_script(find_bundled_script("plot_sweep.py"), {root + "/summary.json", "--out", root}, /*quiet=*/true);
+    } catch (const IoError& e) {
+      RARLHF_LOG_WARN("sweep plots skipped: {}", e.what());
+    }
+  }
+  return table.str();
+}
+
+}  // namespace rarlhf

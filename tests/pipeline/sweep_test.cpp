@@ -1,0 +1,256 @@
+// `rarlhf sweep`: argument parsing and the plan (cells, shared stages, names, errors) by hand; the
+// Pareto marking on a constructed example; and a 2 x 2 grid x 2 seeds sweep of a tiny GPT-2 run
+// end to end by the binary: stopped with SIGTERM after its first cell and rerun, it finishes
+// without redoing that cell, and its summary equals an aggregation by hand of the cells' eval.json
+// and metrics.jsonl; --slurm writes job lines that are the same commands.
+#include "rarlhf/pipeline/sweep.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "cli_util.h"
+#include "rarlhf/common/error.h"
+#include "rarlhf/common/fs.h"
+#include "support/process.h"
+#include "support/temp_dir.h"
+#include "support/tiny_policy.h"
+
+namespace rarlhf {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+TEST(SweepArgs, GridAndSeeds) {
+  auto [k, v] = parse_grid_arg("ppo.init_kl_coef=0.05, 0.2,1");
+  EXPECT_EQ(k, "ppo.init_kl_coef");
+  EXPECT_EQ(v, (std::vector<std::string>{"0.05", "0.2", "1"}));
+  auto [k2, v2] = parse_grid_arg("eval.cvar_alphas=[0.1,0.2],[0.4]");  // commas inside [] do not split
+  EXPECT_EQ(k2, "eval.cvar_alphas");
+  EXPECT_EQ(v2, (std::vector<std::string>{"[0.1,0.2]", "[0.4]"}));
+  EXPECT_EQ(parse_grid_arg("eval.prompt_prefix=\"a, b\",x").second, (std::vector<std::string>{"\"a, b\"", "x"}));
+  for (const char* bad : {"ppo.init_kl_coef", "=1,2", "ppo.lam=", "ppo.lam=1,,2", "ppo.lam=1,1"})
+    EXPECT_THROW(parse_grid_arg(bad), ConfigError) << bad;
+  EXPECT_EQ(parse_seeds("0-2"), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(parse_seeds("7,3, 3,0-1"), (std::vector<int64_t>{0, 1, 3, 7}));
+  for (const char* bad : {"", "2-0", "a", "1-", "1.5", "0-99999"}) EXPECT_THROW(parse_seeds(bad), ConfigError) << bad;
+}
+
+TEST(SweepPlan, CellsSharedStagesAndErrors) {
+  Config cfg;
+  cfg.run.out_dir = "/sw";
+  cfg.run.name = "x";
+  SweepSpec spec;
+  spec.seeds = {0, 1};
+  spec.grid = {parse_grid_arg("ppo.init_kl_coef=0.05,0.2"), parse_grid_arg("risk.alpha=0.2,0.4")};
+  // RL-only keys: sft (the config's stage before RL) runs once per seed, every cell starts from it.
+  SweepPlan p = plan_sweep(cfg, spec);
+  ASSERT_EQ(p.upstream.size(), 2u);
+  EXPECT_EQ(p.upstream_stage, "sft");
+  EXPECT_EQ(p.upstream[1].dir, "/sw/shared/seed1");
+  EXPECT_EQ(p.upstream[1].sets, (std::vector<std::string>{"run.seed=1", "run.out_dir=/sw/shared/seed1",
+                                                          "run.name=x-s1", "pipeline.stages=[\"sft\"]"}));
+  EXPECT_EQ(p.trained, (std::vector<std::string>{"rlhf", "ra_rlhf"}));
+  ASSERT_EQ(p.cells.size(), 8u);
+  // Grid order: the last key fastest, seeds innermost.
+  EXPECT_EQ(p.cells[0].point, "init_kl_coef_0.05__alpha_0.2");
+  EXPECT_EQ(p.cells[1].point, "init_kl_coef_0.05__alpha_0.2");
+  EXPECT_EQ(p.cells[1].seed, 1);
+  EXPECT_EQ(p.cells[2].point, "init_kl_coef_0.05__alpha_0.4");
+  EXPECT_EQ(p.cells[7].point, "init_kl_coef_0.2__alpha_0.4");
+  EXPECT_EQ(p.cells[7].sets,
+            (std::vector<std::string>{"ppo.init_kl_coef=0.2", "risk.alpha=0.4", "run.seed=1",
+                                      "run.out_dir=/sw/cells/init_kl_coef_0.2__alpha_0.4/seed1",
+                                      "run.name=x-init_kl_coef_0.2__alpha_0.4-s1",
+                                      "pipeline.stages=[\"rlhf\",\"ra_rlhf\",\"eval\",\"compare\"]",
+                                      "model.path=/sw/shared/seed1/sft/policy"}));
+  // A key that changes SFT: every cell runs its own.
+  SweepSpec sft = spec;
+  sft.grid = {parse_grid_arg("sft.learning_rate=1e-5,2e-5")};
+  sft.methods = {"ra_rlhf"};
+  p = plan_sweep(cfg, sft);
+  EXPECT_TRUE(p.upstream.empty());
+  ASSERT_EQ(p.cells.size(), 4u);
+  EXPECT_EQ(p.cells[0].sets[4], "pipeline.stages=[\"sft\",\"ra_rlhf\",\"eval\",\"compare\"]");
+  EXPECT_EQ(p.cells[0].sets.size(), 5u);  // no model.path
+  SweepSpec bad = spec;
+  bad.grid = {parse_grid_arg("ppo.clip_rnage=0.1,0.2")};
+  try {
+    plan_sweep(cfg, bad);
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean 'ppo.clip_range'"), std::string::npos) << e.what();
+  }
+  bad.grid = {parse_grid_arg("ppo.mini_batch_size=7,8")};  // 7 does not divide 128
+  EXPECT_THROW(plan_sweep(cfg, bad), ConfigError);
+  bad = spec;
+  bad.methods = {"sft"};
+  EXPECT_THROW(plan_sweep(cfg, bad), ConfigError);
+  Config no_eval = cfg;
+  no_eval.pipeline.stages = {"sft", "rlhf"};
+  EXPECT_THROW(plan_sweep(no_eval, spec), ConfigError);
+}
+
+// A(1,1) B(2,.5) C(.5,2) are the frontier; D(.9,.9) is beaten by A; E equals B (both kept); F has a
+// NaN (never kept, dominates nothing) and G(0.4, 0.4) is beaten by D, itself dominated.
+TEST(SweepPareto, MarksTheNonDominatedPoints) {
+  const double nan = std::nan("");
+  auto keep = non_dominated({{1, 1}, {2, 0.5}, {0.5, 2}, {0.9, 0.9}, {2, 0.5}, {nan, 3}, {0.4, 0.4}});
+  EXPECT_EQ(keep, (std::vector<bool>{true, true, true, false, true, false, false}));
+  EXPECT_TRUE(non_dominated({}).empty());
+  EXPECT_EQ(non_dominated({{-1, -1}}), std::vector<bool>{true});
+}
+
+double sample_std(const std::vector<double>& x) {
+  double m = 0;
+  for (double v : x) m += v / x.size();
+  double ss = 0;
+  for (double v : x) ss += (v - m) * (v - m);
+  return x.size() > 1 ? std::sqrt(ss / (x.size() - 1)) : 0.0;
+}
+
+class SweepCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(testing::kBinary)) GTEST_SKIP() << "rarlhf binary not built";
+    if (!fs::exists(testing::shared_data("sentiment-lexicons/vader_lexicon.txt"))) GTEST_SKIP() << "needs ../shared/data";
+    tmp_.emplace("sweep");
+    root_ = tmp_->path();
+    config_ = testing::write_tiny_rl_run(root_, 2);
+    out_ = root_ + "/sw";
+    args_ = {testing::kBinary, "sweep", "--config", config_, "--set", "run.out_dir=" + out_, "--set",
+             "data.test_path=" + root_ + "/prompts.txt", "--set", "pipeline.stages=[\"rlhf\",\"ra_rlhf\",\"eval\"]",
+             "--set", "pipeline.eval_splits=[\"test\"]", "--set", "eval.tail_threshold=0", "--set", "eval.plots=false",
+             "--set", "logging.curves=false", "--set", "ppo.ppo_epochs=1", "--grid", "ppo.init_kl_coef=0.05,0.3",
+             "--grid", "risk.alpha=0.25,0.5", "--seeds", "0-1", "--kl-last", "1"};
+  }
+  std::optional<testing::TempDir> tmp_;
+  std::string root_, config_, out_;
+  std::vector<std::string> args_;
+};
+
+TEST_F(SweepCliTest, StopResumeAndTheSummaryEqualsAnAggregationByHand) {
+  const std::string first = out_ + "/cells/init_kl_coef_0.05__alpha_0.25/seed0";
+  pid_t pid = testing::spawn(args_, {}, root_ + "/sweep1.log");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+  while (!fs::exists(first + "/SWEEP_DONE") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(fs::exists(first + "/SWEEP_DONE")) << testing::slurp(root_ + "/sweep1.log");
+  ::kill(pid, SIGTERM);  // stops the running cell, which checkpoints
+  const int stopped = testing::wait_for(pid, std::chrono::seconds(120));
+  const auto first_done = fs::last_write_time(first + "/SWEEP_DONE");
+  EXPECT_NE(stopped, 0) << "seven cells were left: the stop must end the sweep early";
+  EXPECT_NE(testing::slurp(root_ + "/sweep1.log").find("rerun the same command to resume"), std::string::npos)
+      << testing::slurp(root_ + "/sweep1.log");
+  ASSERT_EQ(testing::run(args_, {}, root_ + "/sweep2.log", 600), 0) << testing::slurp(root_ + "/sweep2.log");
+  EXPECT_EQ(fs::last_write_time(first + "/SWEEP_DONE"), first_done);  // not redone
+  EXPECT_NE(testing::slurp(root_ + "/sweep2.log").find("done already"), std::string::npos);
+
+  // By hand: per (point, model) the mean and sample std over the 2 seeds of eval.json's numbers;
+  // KL = the last iteration's objective/kl (--kl-last 1); the start policy ("base") has KL 0.
+  const json summary = json::parse(testing::slurp(out_ + "/summary.json"));
+  ASSERT_EQ(summary["groups"].size(), 4u * 3u);
+  for (const auto& g : summary["groups"]) {
+    const std::string point = g["point"], model = g["model"];
+    std::vector<double> reward, tail, kl;
+    for (int seed : {0, 1}) {
+      const std::string cell = out_ + "/cells/" + point + "/seed" + std::to_string(seed);
+      const json ej = json::parse(testing::slurp(cell + "/eval/" + model + "-test/eval.json"));
+      reward.push_back(ej["reward"]["mean"].get<double>());
+      tail.push_back(ej["tail"]["reward"]["mean"].get<double>());
+      if (model == "base") {
+        kl.push_back(0);
+      } else {
+        std::ifstream m(cell + "/" + model + "/metrics.jsonl");
+        json last;
+        for (std::string line; std::getline(m, line);) last = json::parse(line);
+        kl.push_back(last["objective/kl"].get<double>());
+      }
+    }
+    EXPECT_NEAR(g["mean"]["reward"].get<double>(), (reward[0] + reward[1]) / 2, 1e-12) << point << " " << model;
+    EXPECT_NEAR(g["std"]["reward"].get<double>(), sample_std(reward), 1e-12) << point << " " << model;
+    EXPECT_NEAR(g["mean"]["tail"].get<double>(), (tail[0] + tail[1]) / 2, 1e-12) << point << " " << model;
+    EXPECT_NEAR(g["mean"]["kl"].get<double>(), (kl[0] + kl[1]) / 2, 1e-9) << point << " " << model;
+    EXPECT_EQ(g["seeds"], json({0, 1}));
+  }
+  // The Pareto flags are non_dominated() over the groups' (reward, tail) means.
+  std::vector<std::array<double, 2>> pts;
+  for (const auto& g : summary["groups"]) pts.push_back({g["mean"]["reward"].get<double>(), g["mean"]["tail"].get<double>()});
+  const auto keep = non_dominated(pts);
+  for (size_t i = 0; i < keep.size(); ++i) EXPECT_EQ(summary["groups"][i]["pareto_reward_tail"].get<bool>(), keep[i]) << i;
+  const std::string csv = testing::slurp(out_ + "/summary.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 13);  // header + 12 groups
+  const std::string cells_csv = testing::slurp(out_ + "/cells.csv");
+  EXPECT_EQ(std::count(cells_csv.begin(), cells_csv.end(), '\n'), 1 + 24);  // 4 points x 2 seeds x 3 models
+  EXPECT_NE(testing::slurp(out_ + "/summary.md").find("| init_kl_coef_0.3__alpha_0.5 | 0.3 | 0.5 | ra_rlhf | 2 |"),
+            std::string::npos);
+
+  // --slurm: the same cells as job lines; running one line as its array task would gives that cell.
+  std::vector<std::string> slurm = args_;
+  slurm.push_back("--slurm");
+  ASSERT_EQ(testing::run(slurm, {}, root_ + "/slurm.log", 60), 0) << testing::slurp(root_ + "/slurm.log");
+  const std::string cells = testing::slurp(out_ + "/slurm/cells.txt");
+  EXPECT_EQ(std::count(cells.begin(), cells.end(), '\n'), 8);
+  EXPECT_TRUE(testing::slurp(out_ + "/slurm/upstream.txt").empty());  // no stage before RL in this config
+  EXPECT_NE(cells.find("--set run.out_dir=" + first + " "), std::string::npos) << cells;
+  EXPECT_NE(testing::slurp(out_ + "/slurm/submit.sh").find("--array=0-7"), std::string::npos);
+  const int rc = testing::run({"bash", out_ + "/slurm/sweep.sbatch", out_ + "/slurm/cells.txt"}, {{"SLURM_ARRAY_TASK_ID", "0"}},
+                              root_ + "/task0.log", 120);
+  EXPECT_EQ(rc, 0) << testing::slurp(root_ + "/task0.log");
+  EXPECT_NE(testing::slurp(root_ + "/task0.log").find("done already"), std::string::npos);  // that finished cell
+
+  if (std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") != 0) {
+    GTEST_LOG_(INFO) << "no matplotlib: the plots are not checked";
+    return;
+  }
+  // The plots: pareto.png / frontier.png from summary.json; `rarlhf plot` over the two seeds of one
+  // training stage gives one group whose curve (its CSV) is the seeds' mean and sample std.
+  std::vector<std::string> again = args_;
+  again.insert(again.end(), {"--aggregate-only", "--set", "eval.plots=true"});
+  ASSERT_EQ(testing::run(again, {}, root_ + "/aggregate.log", 120), 0) << testing::slurp(root_ + "/aggregate.log");
+  EXPECT_TRUE(fs::file_size(out_ + "/pareto.png") > 1000);
+  EXPECT_TRUE(fs::file_size(out_ + "/frontier.png") > 1000);
+  const std::string cell = out_ + "/cells/init_kl_coef_0.3__alpha_0.5";
+  ASSERT_EQ(testing::run({testing::kBinary, "plot", "--run", cell + "/seed0/ra_rlhf", cell + "/seed1/ra_rlhf", "--out",
+                          root_ + "/curves.png"},
+                         {}, root_ + "/plot.log", 120),
+            0)
+      << testing::slurp(root_ + "/plot.log");
+  EXPECT_TRUE(fs::file_size(root_ + "/curves.png") > 1000);
+  std::map<int64_t, std::vector<double>> kl;
+  for (int seed : {0, 1}) {
+    std::ifstream m(cell + "/seed" + std::to_string(seed) + "/ra_rlhf/metrics.jsonl");
+    for (std::string line; std::getline(m, line);) {
+      const json r = json::parse(line);
+      kl[r["iteration"].get<int64_t>()].push_back(r["objective/kl"].get<double>());
+    }
+  }
+  std::ifstream csv_in(root_ + "/curves.csv");
+  size_t rows = 0;
+  for (std::string line; std::getline(csv_in, line);) {
+    if (line.rfind("objective/kl,", 0) != 0) continue;
+    std::stringstream ss(line);
+    std::vector<std::string> f;
+    for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
+    ASSERT_EQ(f.size(), 6u) << line;
+    EXPECT_EQ(f[1], "init_kl_coef_0.3__alpha_0.5/ra_rlhf");
+    const auto& v = kl.at(std::stoll(f[2]));
+    EXPECT_NEAR(std::stod(f[3]), (v[0] + v[1]) / 2, 1e-9) << line;
+    EXPECT_NEAR(std::stod(f[4]), sample_std(v), 1e-9) << line;
+    EXPECT_EQ(f[5], "2");
+    ++rows;
+  }
+  EXPECT_EQ(rows, kl.size());
+}
+
+}  // namespace
+}  // namespace rarlhf
