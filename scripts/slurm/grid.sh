@@ -7,6 +7,10 @@
 # named rarlhf-<task>-<method>[-eval] (squeue, slurm-<name>-<array job>_<seed>.out).
 #   scripts/slurm/grid.sh                    submit
 #   RARLHF_DRY_RUN=1 scripts/slurm/grid.sh   print the sbatch commands only
+# It also writes a sweep manifest naming every eval.json and metrics.jsonl the jobs will write, into
+# ${RARLHF_GRID_DIR:-runs/grid-<first job id>}/sweep.json; once the jobs are done,
+#   build/rarlhf sweep --aggregate runs/grid-<id>
+# tabulates them as `rarlhf sweep` does (mean +- std over seeds, KL, Pareto plot).
 # Cluster values (all optional): RARLHF_SLURM_PARTITION, RARLHF_SLURM_ACCOUNT,
 # RARLHF_SLURM_GPUS_PER_NODE (default 1; also the tasks per node), RARLHF_SLURM_NODES (default 1),
 # RARLHF_SLURM_TIME (default: each script's), RARLHF_TASKS (default "imdb jigsaw"), RARLHF_SEEDS (default 0-2).
@@ -48,23 +52,64 @@ submit() {  # submit NAME SBATCH_ARGS... ; echoes the job id (a placeholder in a
   echo "$id"
 }
 
+# The seeds of the arrays ("0-2", "0,3,7", "0-4%2": ranges and lists; a %throttle is dropped).
+seed_list() {
+  local spec=${1%%%*} part v out=() parts
+  IFS=, read -ra parts <<<"$spec"
+  for part in "${parts[@]}"; do
+    if [[ $part =~ ^([0-9]+)-([0-9]+)$ ]]; then
+      for ((v = BASH_REMATCH[1]; v <= BASH_REMATCH[2]; v++)); do out+=("$v"); done
+    else
+      out+=("$part")
+    fi
+  done
+  echo "${out[@]}"
+}
+cells=()  # the manifest's cells, one per task and seed
 for task in ${RARLHF_TASKS:-imdb jigsaw}; do
+  declare -A eval_of=() metrics_of=()
   sft=$(submit "$task-sft" "${opts[@]}" scripts/slurm/seeds.sbatch sft "configs/paper/$task/sft.json")
   for method in rlhf ra-rlhf; do
     tr=$(submit "$task-$method" "${opts[@]}" --dependency="aftercorr:$sft" scripts/slurm/seeds.sbatch train \
       "configs/paper/$task/$method.json" --set "model.path=runs/$task-sft/${sft}_{seed}/policy")
-    submit "$task-$method-eval" "${eval_opts[@]}" --dependency="aftercorr:$tr" \
+    ev=$(submit "$task-$method-eval" "${eval_opts[@]}" --dependency="aftercorr:$tr" \
       scripts/slurm/seeds.sbatch eval "configs/paper/$task/$method.json" \
-      --model "runs/$task-$method/${tr}_{seed}/policy" >/dev/null
+      --model "runs/$task-$method/${tr}_{seed}/policy")
+    eval_of[$method]="runs/$task-$method/${ev}_{seed}/eval-test/eval.json"
+    metrics_of[$method]="runs/$task-$method/${tr}_{seed}/metrics.jsonl"
   done
-  submit "$task-sft-eval" "${eval_opts[@]}" --dependency="aftercorr:$sft" \
-    scripts/slurm/seeds.sbatch eval "configs/paper/$task/sft.json" --model "runs/$task-sft/${sft}_{seed}/policy" >/dev/null
+  ev=$(submit "$task-sft-eval" "${eval_opts[@]}" --dependency="aftercorr:$sft" \
+    scripts/slurm/seeds.sbatch eval "configs/paper/$task/sft.json" --model "runs/$task-sft/${sft}_{seed}/policy")
+  eval_of[sft]="runs/$task-sft/${ev}_{seed}/eval-test/eval.json"
   # Baselines: eval only, of the config's own model.path (the base GPT-2); no dependency.
   for baseline in gpt2 gpt2-prompted; do
-    submit "$task-$baseline-eval" "${eval_opts[@]}" scripts/slurm/seeds.sbatch eval \
-      "configs/paper/$task/$baseline.json" >/dev/null
+    ev=$(submit "$task-$baseline-eval" "${eval_opts[@]}" scripts/slurm/seeds.sbatch eval \
+      "configs/paper/$task/$baseline.json")
+    eval_of[$baseline]="runs/$task-$baseline/${ev}_{seed}/eval-test/eval.json"
   done
+  [ -n "${grid_id:-}" ] || grid_id=$sft
+  for seed in $(seed_list "${RARLHF_SEEDS:-0-2}"); do
+    evals="" metrics=""
+    for m in gpt2 gpt2-prompted sft rlhf ra-rlhf; do evals+="${evals:+, }\"$m\": \"${eval_of[$m]//\{seed\}/$seed}\""; done
+    for m in rlhf ra-rlhf; do metrics+="${metrics:+, }\"$m\": \"${metrics_of[$m]//\{seed\}/$seed}\""; done
+    cells+=("{\"point\": \"$task\", \"settings\": {\"task\": \"$task\"}, \"seed\": $seed, \"evals\": {$evals}, \"metrics\": {$metrics}}")
+  done
+  unset eval_of metrics_of
 done
+if [ "${RARLHF_DRY_RUN:-0}" != 1 ]; then
+  grid_dir=${RARLHF_GRID_DIR:-runs/grid-$grid_id}
+  mkdir -p "$grid_dir"
+  {
+    printf '{"grid": [{"key": "task", "values": ['
+    first=1
+    for task in ${RARLHF_TASKS:-imdb jigsaw}; do printf '%s"%s"' "$([ $first = 1 ] || echo ', ')" "$task"; first=0; done
+    printf ']}],\n "trained": ["rlhf", "ra-rlhf"], "reference": "sft", "kl_last": 10,\n "cells": [\n'
+    for i in "${!cells[@]}"; do printf '  %s%s\n' "${cells[$i]}" "$([ "$i" -lt $((${#cells[@]} - 1)) ] && echo ,)"; done
+    printf ' ]}\n'
+  } >"$grid_dir/sweep.json.tmp"
+  mv "$grid_dir/sweep.json.tmp" "$grid_dir/sweep.json"
+  echo "grid: manifest $grid_dir/sweep.json; when the jobs are done: build/rarlhf sweep --aggregate $grid_dir" >&2
+fi
 if [ "${RARLHF_DRY_RUN:-0}" = 1 ]; then
   echo "grid: dry run, nothing submitted" >&2
 else

@@ -1,5 +1,6 @@
 // `rarlhf sweep --config FILE [--set k=v]... --grid KEY=V1,V2 [--grid ...] --seeds 0-2
-// [--methods rlhf,ra_rlhf] [--kl-last N] [--slurm | --aggregate-only]`: a grid of settings x seeds
+// [--methods rlhf,ra_rlhf] [--kl-last N] [--slurm | --aggregate-only]` or `rarlhf sweep --aggregate
+// DIR`: a grid of settings x seeds
 // as `rarlhf run` cells under run.out_dir, then one summary with the Pareto-optimal settings
 // marked. The plan, the queue and the aggregation are src/pipeline/sweep.cpp.
 #include <filesystem>
@@ -39,6 +40,7 @@ void add_sweep_command(CLI::App& app) {
   auto kl_last = std::make_shared<int64_t>(10);
   auto slurm = std::make_shared<bool>(false);
   auto aggregate_only = std::make_shared<bool>(false);
+  auto aggregate_dir = std::make_shared<std::string>();
   add_config_options(sub, *args);
   sub->add_option("--grid", *grid, "KEY=V1,V2,...: values of one config key (repeat for a product grid)")
       ->expected(1)
@@ -48,7 +50,16 @@ void add_sweep_command(CLI::App& app) {
   sub->add_option("--kl-last", *kl_last, "KL column = mean objective/kl over a stage's last N iterations (default 10)");
   sub->add_flag("--slurm", *slurm, "write run.out_dir/slurm/ (job files, sweep.sbatch, submit.sh) instead of running");
   sub->add_flag("--aggregate-only", *aggregate_only, "only aggregate the cells already finished");
+  sub->add_option("--aggregate", *aggregate_dir,
+                  "aggregate the manifest DIR/sweep.json alone (no config needed; e.g. the folder scripts/slurm/grid.sh names)");
   sub->callback([=] {
+    if (!aggregate_dir->empty()) {
+      if (*slurm || *aggregate_only || !grid->empty())
+        throw ConfigError("--aggregate DIR: reads DIR/sweep.json alone; drop --slurm, --aggregate-only and --grid");
+      const std::string table = aggregate_sweep(*aggregate_dir, /*plots=*/true);
+      std::cout << table << "sweep: " << *aggregate_dir << "/summary.md" << std::endl;
+      return;
+    }
     if (*slurm && *aggregate_only) throw ConfigError("--slurm and --aggregate-only: choose one");
     if (*kl_last < 1) throw ConfigError("--kl-last: must be >= 1");
     const Config cfg = load_and_init(*args);

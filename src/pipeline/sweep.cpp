@@ -221,6 +221,8 @@ SweepPlan plan_sweep(const Config& cfg, const SweepSpec& spec) {
       plan.upstream.push_back(std::move(j));
     }
   }
+  // The policy the cells' RL stages start from is also their KL reference (model.ref_path aside).
+  plan.reference = !cfg.model.ref_path.empty() ? "" : shared ? plan.upstream_stage : upstream.empty() ? "base" : upstream.back();
   std::vector<std::string> cell_stages = shared ? std::vector<std::string>{} : upstream;
   cell_stages.insert(cell_stages.end(), plan.trained.begin(), plan.trained.end());
   cell_stages.push_back("eval");
@@ -281,8 +283,13 @@ json plan_json(const SweepPlan& plan, const SweepSpec& spec) {
   };
   json grid = json::array();
   for (const auto& [k, v] : spec.grid) grid.push_back({{"key", k}, {"values", v}});
-  return {{"grid", grid},          {"seeds", spec.seeds},          {"trained", plan.trained},
-          {"kl_last", spec.kl_last}, {"upstream_stage", plan.upstream_stage}, {"upstream", jobs(plan.upstream)},
+  return {{"grid", grid},
+          {"seeds", spec.seeds},
+          {"trained", plan.trained},
+          {"reference", plan.reference},
+          {"kl_last", spec.kl_last},
+          {"upstream_stage", plan.upstream_stage},
+          {"upstream", jobs(plan.upstream)},
           {"cells", jobs(plan.cells)}};
 }
 
@@ -404,6 +411,7 @@ std::string aggregate_sweep(const std::string& root, bool plots) {
   for (const auto& g : manifest.at("grid")) keys.push_back(g.at("key").get<std::string>());
   const auto trained = manifest.at("trained").get<std::vector<std::string>>();
   const std::string upstream_stage = manifest.value("upstream_stage", std::string());
+  const std::string reference = manifest.value("reference", std::string());
   const int64_t kl_last = manifest.value("kl_last", int64_t{10});
 
   // One row per (cell, model) with a test-split eval.json.
@@ -417,15 +425,25 @@ std::string aggregate_sweep(const std::string& root, bool plots) {
   std::vector<std::string> cvar_keys;
   size_t cells_seen = 0;
   for (const auto& c : manifest.at("cells")) {
-    const std::string dir = c.at("dir").get<std::string>(), eval_dir = dir + "/eval";
-    if (!fs::is_directory(eval_dir)) continue;
-    ++cells_seen;
+    const std::string dir = c.value("dir", std::string()), eval_dir = dir + "/eval";
     std::vector<std::pair<std::string, std::string>> evals;  // model, eval.json
-    for (const auto& e : fs::directory_iterator(eval_dir)) {
-      const std::string n = e.path().filename().string();
-      if (n.size() > 5 && n.compare(n.size() - 5, 5, "-test") == 0 && file_exists(e.path().string() + "/eval.json"))
-        evals.emplace_back(n.substr(0, n.size() - 5), e.path().string() + "/eval.json");
+    std::map<std::string, std::string> metrics_of;           // trained model -> metrics.jsonl
+    if (c.contains("evals")) {  // a manifest naming its files (scripts/slurm/grid.sh)
+      for (auto it = c["evals"].begin(); it != c["evals"].end(); ++it)
+        if (file_exists(it->get<std::string>())) evals.emplace_back(it.key(), it->get<std::string>());
+      if (c.contains("metrics"))
+        for (auto it = c["metrics"].begin(); it != c["metrics"].end(); ++it) metrics_of[it.key()] = it->get<std::string>();
+    } else if (fs::is_directory(eval_dir)) {  // a sweep cell: <dir>/eval/<model>-test/eval.json
+      for (const auto& e : fs::directory_iterator(eval_dir)) {
+        const std::string n = e.path().filename().string();
+        if (n.size() > 5 && n.compare(n.size() - 5, 5, "-test") == 0 && file_exists(e.path().string() + "/eval.json"))
+          evals.emplace_back(n.substr(0, n.size() - 5), e.path().string() + "/eval.json");
+      }
+      std::sort(evals.begin(), evals.end());
+      for (const auto& m : trained) metrics_of[m] = dir + "/" + m + "/metrics.jsonl";
     }
+    if (evals.empty()) continue;
+    ++cells_seen;
     for (const auto& [raw_model, path] : evals) {
       json ej;
       try {
@@ -449,9 +467,10 @@ std::string aggregate_sweep(const std::string& root, bool plots) {
       }
       r.v["perplexity"] = json_number_at(ej, {"perplexity", "mean_per_text"});
       r.v["dist2"] = json_number_at(ej, {"dist", "dist2"});
-      const bool is_trained = std::find(trained.begin(), trained.end(), r.model) != trained.end();
-      // The start policy is the KL reference of the cell's training stages: KL 0 by definition.
-      r.v["kl"] = is_trained ? last_kl(dir + "/" + r.model + "/metrics.jsonl", kl_last) : 0.0;
+      // The trained stages' own KL; the policy they start from is their reference: KL 0 by definition;
+      // any other model (a baseline, the pre-trained policy before SFT) has no KL to that reference here.
+      const bool is_trained = metrics_of.count(r.model) > 0;
+      r.v["kl"] = is_trained ? last_kl(metrics_of.at(r.model), kl_last) : r.model == reference ? 0.0 : NAN;
       rows.push_back(std::move(r));
     }
   }
@@ -592,7 +611,8 @@ std::string aggregate_sweep(const std::string& root, bool plots) {
   md << "# Sweep " << root << "\n\n"
      << cells_seen << " of " << manifest.at("cells").size() << " cells evaluated; mean ± sample std over seeds "
      << "(test split; tail reward = the test prompts of the tail; KL = mean objective/kl over each training "
-     << "stage's last " << kl_last << " iterations, 0 for the start policy, which is the KL reference). "
+     << "stage's last " << kl_last << " iterations, 0 for " << (reference.empty() ? "none" : reference)
+     << ", their KL reference). "
      << "★ = not dominated in (reward, tail reward) by any other row. Files: cells.csv (one row per seed), "
      << "summary.csv, summary.json, pareto.png, frontier.png.\n\n"
      << table.str();

@@ -120,6 +120,7 @@ class SlurmScriptsTest : public ::testing::Test {
             {"SLURM_JOB_ID", job_id},
             {"SLURM_SUBMIT_DIR", submit_},
             {"SLURM_CPUS_PER_TASK", "3"},
+            {"RARLHF_GRID_DIR", root_ + "/grid"},  // grid.sh's manifest, not in the source tree
             {"RARLHF_BIN", kBin}};
   }
   std::string log(const std::string& name) const { return logs_ + "/" + name; }
@@ -321,6 +322,62 @@ TEST_F(SlurmScriptsTest, GridSubmitsEveryCellWithNumericDependenciesOnAMultiClus
       EXPECT_FALSE(contains(b->args, "--model")) << "the config's own model.path: " << b->args;
     }
   }
+  // The sweep manifest names what the jobs will write: per task and seed, each eval's eval.json
+  // under its eval job and each training stage's metrics.jsonl under its training job.
+  const auto manifest = nlohmann::json::parse(read_file(root_ + "/grid/sweep.json"));
+  ASSERT_EQ(manifest["cells"].size(), 6u);  // 2 tasks x seeds 0-2
+  const Sub* ra_eval = find("seeds.sbatch eval configs/paper/jigsaw/ra-rlhf.json");
+  const Sub* ra_train = find("seeds.sbatch train configs/paper/jigsaw/ra-rlhf.json");
+  ASSERT_TRUE(ra_eval && ra_train);
+  const auto& cell = manifest["cells"][4];  // jigsaw, seed 1
+  EXPECT_EQ(cell["point"], "jigsaw");
+  EXPECT_EQ(cell["seed"], 1);
+  EXPECT_EQ(cell["evals"]["ra-rlhf"], "runs/jigsaw-ra-rlhf/" + ra_eval->id + "_1/eval-test/eval.json");
+  EXPECT_EQ(cell["metrics"]["ra-rlhf"], "runs/jigsaw-ra-rlhf/" + ra_train->id + "_1/metrics.jsonl");
+  EXPECT_EQ(cell["evals"].size(), 5u);
+  if (fs::exists(kBin)) {
+    // Those files, made up here, aggregate through `rarlhf sweep --aggregate`: per (task, model) the
+    // mean over the seeds; KL = the mean of each training stage's last 10 objective/kl; SFT (the
+    // reference) 0; the baselines none.
+    const std::string work = root_ + "/work";
+    std::map<std::string, double> want_reward, want_kl;
+    for (const auto& c : manifest["cells"]) {
+      const int seed = c["seed"].get<int>();
+      for (auto it = c["evals"].begin(); it != c["evals"].end(); ++it) {
+        const double r = seed + 0.25 * static_cast<double>(it.key().size());
+        tmp_->write("work/" + it->get<std::string>(),
+                    nlohmann::json{{"name", it.key()}, {"reward", {{"mean", r}}},
+                                   {"tail", {{"reward", {{"mean", r - 1}}}, {"count", 3}}}}.dump());
+        want_reward[c["point"].get<std::string>() + "/" + it.key()] += r / 3;
+      }
+      for (auto it = c["metrics"].begin(); it != c["metrics"].end(); ++it) {
+        std::string lines;
+        for (int i = 0; i < 12; ++i)
+          lines += nlohmann::json{{"iteration", i}, {"objective/kl", i < 2 ? 100.0 : seed + 1.0}}.dump() + "\n";
+        tmp_->write("work/" + it->get<std::string>(), lines);
+        want_kl[c["point"].get<std::string>() + "/" + it.key()] += (seed + 1.0) / 3;  // the last 10 only
+      }
+    }
+    fs::copy_file(root_ + "/grid/sweep.json", work + "/sweep.json");
+    const std::string agg_log = log("aggregate.out");
+    ASSERT_EQ(run({"bash", "-c", "cd " + work + " && " + kBin + " sweep --aggregate ."}, {}, agg_log, 60), 0)
+        << read_file(agg_log);
+    const auto summary = nlohmann::json::parse(read_file(work + "/summary.json"));
+    ASSERT_EQ(summary["groups"].size(), 10u);  // 2 tasks x 5 models
+    for (const auto& g : summary["groups"]) {
+      const std::string key = g["point"].get<std::string>() + "/" + g["model"].get<std::string>();
+      EXPECT_NEAR(g["mean"]["reward"].get<double>(), want_reward.at(key), 1e-12) << key;
+      EXPECT_NEAR(g["std"]["reward"].get<double>(), 1.0, 1e-12) << key;  // seeds 0, 1, 2 apart by 1
+      if (want_kl.count(key)) {
+        EXPECT_NEAR(g["mean"]["kl"].get<double>(), want_kl.at(key), 1e-12) << key;
+      } else if (g["model"] == "sft") {
+        EXPECT_EQ(g["mean"]["kl"].get<double>(), 0.0) << key;
+      } else {
+        EXPECT_TRUE(g["mean"]["kl"].is_null()) << key;
+      }
+    }
+  }
+
   // The dry run prints the same 16 submissions and submits nothing.
   fs::remove(log("sbatch.log"));
   fs::remove(log("sbatch.count"));

@@ -50,6 +50,7 @@ struct SweepPlan {
   std::vector<SweepJob> cells;     // points in grid order (the last key fastest), seeds innermost
   std::vector<std::string> trained;  // the cells' training stages, in pipeline order
   std::string upstream_stage;        // the shared run's last training stage ("" = not shared)
+  std::string reference;             // the model whose KL to the cells' reference is 0 ("" = model.ref_path)
 };
 
 // The plan for `cfg` (run.out_dir is the sweep's root). ConfigError when a grid key is unknown or a
@@ -73,7 +74,9 @@ std::string write_sweep_slurm(const SweepPlan& plan, const std::vector<std::stri
 // dominates nothing; equal points keep each other).
 std::vector<bool> non_dominated(const std::vector<std::array<double, 2>>& points);
 
-// Reads every cell of the manifest root/sweep.json that has finished, writes cells.csv,
+// Reads every cell of the manifest root/sweep.json that has finished (a cell either names its files,
+// "evals": {model: eval.json}, "metrics": {model: metrics.jsonl}, as scripts/slurm/grid.sh writes
+// them, or is a sweep cell folder), writes cells.csv,
 // summary.csv, summary.md and summary.json, and draws the plots (plots = true; matplotlib optional).
 // Returns the markdown table. IoError when no cell has an eval.json yet.
 std::string aggregate_sweep(const std::string& root, bool plots);
