@@ -44,6 +44,7 @@ def save(fig, path):
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".sweep", suffix=".png")
     os.close(fd)
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.chmod(tmp, 0o644)  # mkstemp makes it 0600
     os.replace(tmp, path)
     plt.close(fig)
 
@@ -84,12 +85,18 @@ def main():
             gs = [g for g in groups if g["model"] == model]
             xs = [num(g["mean"].get("reward")) for g in gs]
             ys = [num(g["mean"].get(ykey)) for g in gs]
-            xe = [num(g["std"].get("reward")) for g in gs]
-            ye = [num(g["std"].get(ykey)) for g in gs]
+            xe = [0.0 if math.isnan(e) else e for e in (num(g["std"].get("reward")) for g in gs)]
+            ye = [0.0 if math.isnan(e) else e for e in (num(g["std"].get(ykey)) for g in gs)]
             cs = [num(g["mean"].get("kl")) for g in gs]
+            if all(math.isnan(x) or math.isnan(y) for x, y in zip(xs, ys)):
+                continue
             ax.errorbar(xs, ys, xerr=xe, yerr=ye, fmt="none", ecolor="0.7", lw=0.8, zorder=1)
-            sc = ax.scatter(xs, ys, c=cs, cmap=cmap, vmin=vmin, vmax=vmax, marker=MARKERS[mi % len(MARKERS)],
-                            s=60, edgecolors="none", label=model, zorder=2)
+            marker = MARKERS[mi % len(MARKERS)]
+            if all(math.isnan(c) for c in cs):  # no KL for this model (a baseline): grey
+                ax.scatter(xs, ys, color="0.55", marker=marker, s=60, edgecolors="none", label=model, zorder=2)
+            else:
+                sc = ax.scatter(xs, ys, c=cs, cmap=cmap, vmin=vmin, vmax=vmax, marker=marker, s=60,
+                                edgecolors="none", label=model, zorder=2)
             for g, x, y in zip(gs, xs, ys):
                 if g.get(flag):
                     ax.scatter([x], [y], s=220, facecolors="none", edgecolors="black", lw=1.4, zorder=3)
@@ -109,6 +116,8 @@ def main():
         for mi, model in enumerate(models):
             gs = [g for g in groups if g["model"] == model]
             pts = [(num(g["mean"].get("kl")), num(g["mean"].get(ykey)), g.get(flag)) for g in gs]
+            if all(math.isnan(p[0]) or math.isnan(p[1]) for p in pts):
+                continue
             line = ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=MARKERS[mi % len(MARKERS)], s=40,
                               label=model, alpha=0.8)
             front = sorted((p[0], p[1]) for p in pts if p[2] and not math.isnan(p[0]) and not math.isnan(p[1]))

@@ -143,6 +143,7 @@ def main():
     fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".curves", suffix=".png")
     os.close(fd)
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.chmod(tmp, 0o644)  # mkstemp makes it 0600
     os.replace(tmp, a.out)
     if a.csv:
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(a.csv)), prefix=".curves", suffix=".csv")
@@ -150,6 +151,7 @@ def main():
             f.write("metric,run,x,mean,std,seeds\n")
             for r in csv_rows:
                 f.write(",".join(str(v) for v in r) + "\n")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, a.csv)
 
 
