@@ -34,7 +34,7 @@ MetricsWriter::MetricsWriter(const std::string& path, int64_t keep_below, const 
   }
   write_file_atomic(path, kept);
   out_ = std::make_unique<AppendFile>(path);
-  if (!tensorboard_dir.empty()) tensorboard_ = std::make_unique<TensorBoardWriter>(tensorboard_dir, keep_below > 0 ? keep_below : -1);
+  if (!tensorboard_dir.empty()) tensorboard_ = std::make_unique<TensorBoardWriter>(tensorboard_dir, keep_below >= 0 ? keep_below : -1);
 }
 
 MetricsWriter::~MetricsWriter() = default;

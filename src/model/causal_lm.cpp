@@ -147,7 +147,8 @@ void CausalLmImpl::set_dropout(const DropoutRates& rates, const std::string& fie
   if (rates.any() && !applies_dropout()) {
     throw ConfigError(field + ": dropout (embeddings " + std::to_string(rates.embd) + ", attention " +
                       std::to_string(rates.attn) + ", residual " + std::to_string(rates.resid) +
-                      ") is applied by rarlhf's gpt2 only, not " + config().model_type + "; set " + field + "=0");
+                      ") is applied by rarlhf's gpt2 only, not " + config().model_type + "; set " + field +
+                      (field == "ppo.dropout" ? "=false" : "=0"));
   }
   dropout_ = rates;
 }
