@@ -113,6 +113,26 @@ Export round trip:  make_parity_fixtures.py --check-export DIR --against NAME
   ignored) with AutoModelForCausalLM, runs fixture NAME's single_* and batch inputs and its greedy generation, prints
   max |d logits| (over non-pad positions) and whether the greedy tokens match; exit 1 if d > 1e-4, a token differs,
   or transformers reports a missing / mismatched weight.
+LoRA adapters (issue #14; needs peft too): a PEFT adapter with random NON-ZERO lora_A/lora_B (normal, std 0.2) on
+an existing base fixture above, saved by PeftModel.save_pretrained (README.md dropped), its
+base_model_name_or_path rewritten to the base fixture's model/ relative to the adapter directory:
+  lora_gpt2    gpt2_tiny base, target_modules [c_attn, c_proj] (Conv1D: fan_in_fan_out true; c_proj matches both
+               attn.c_proj and mlp.c_proj), r 4, lora_alpha 8
+  lora_llama   llama_gqa base, target_modules "all-linear", r 4, lora_alpha 16, use_rslora (scaling 16/sqrt(4))
+  lora_neox    neox_sequential base, [query_key_value, dense_h_to_4h], r 2, lora_alpha 4
+  lora_gptj    gptj_tiny base, [q_proj, v_proj, out_proj, fc_in, fc_out], r 8, lora_alpha 16
+  lora_qwen2   qwen2_tiny base (q/k/v bias), target_modules as one regex ".*\.(q_proj|v_proj)", r 4, lora_alpha 8
+  <name>/adapter/             adapter_config.json + adapter_model.safetensors
+  <name>/expected.safetensors the base fixture's single_* / batch.* inputs and, through the PeftModel (eval,
+      float32): single_{0,1}.logits, batch.logits, greedy.output_ids (KV cache, N new tokens as above);
+      versions.json records merged_vs_unmerged_max_abs_diff (merge_and_unload()'s plain model on the batch vs
+      batch.logits: float rounding, ~1e-6), the bound a merged model is held to
+
+LoRA round trip:  make_parity_fixtures.py --check-lora DIR --against NAME
+  DIR: an adapter directory rarlhf wrote (train/sft policy/, or rarlhf export). Loads it with
+  PeftModel.from_pretrained(base of NAME, DIR) and with AutoPeftModelForCausalLM.from_pretrained(DIR) (which finds
+  the base through base_model_name_or_path), runs fixture NAME's inputs; exit 1 if |d logits| > 1e-4 or a greedy
+  token differs.
 --only NAME[,NAME]  regenerate just those fixtures (the others, and the top-level versions.json keys, are kept).
 Prints every file written. Total kept under LIMIT_BYTES (3 MiB).
 """
@@ -134,7 +154,7 @@ except ImportError as e:  # pragma: no cover
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GREEDY_NEW = 10
-LIMIT_BYTES = 3 * 1024 * 1024  # all of tests/fixtures/parity
+LIMIT_BYTES = 4 * 1024 * 1024  # all of tests/fixtures/parity
 MIN_MARGIN = 1e-3  # greedy steps whose top-2 logit gap is smaller would be flaky across float orders
 
 
@@ -623,8 +643,125 @@ def check_export(export_dir, against, fixtures_dir, tol=1e-4):
     return 0 if ok else 1
 
 
+# name -> (base fixture, LoraConfig kwargs, pad id, eos id for generate)
+LORA = {
+    "lora_gpt2": ("gpt2_tiny", dict(r=4, lora_alpha=8, target_modules=["c_attn", "c_proj"], fan_in_fan_out=True),
+                  999, 999),
+    "lora_llama": ("llama_gqa", dict(r=4, lora_alpha=16, target_modules="all-linear", use_rslora=True), 0, 2),
+    "lora_neox": ("neox_sequential", dict(r=2, lora_alpha=4, target_modules=["query_key_value", "dense_h_to_4h"]),
+                  1, 0),
+    "lora_gptj": ("gptj_tiny", dict(r=8, lora_alpha=16,
+                                    target_modules=["q_proj", "v_proj", "out_proj", "fc_in", "fc_out"]), 127, 127),
+    "lora_qwen2": ("qwen2_tiny", dict(r=4, lora_alpha=8, target_modules=r".*\.(q_proj|v_proj)"), 125, 127),
+}
+
+
+def peft_forward(model, exp, pad_id, eos_id):
+    ids, mask, pos = exp["batch.input_ids"], exp["batch.attention_mask"], exp["batch.position_ids"]
+    out = {}
+    with torch.no_grad():
+        for i in range(2):
+            x = exp[f"single_{i}.input_ids"]
+            out[f"single_{i}.logits"] = model(input_ids=x.unsqueeze(0)).logits[0].float().contiguous()
+        out["batch.logits"] = model(input_ids=ids, attention_mask=mask, position_ids=pos).logits.float().contiguous()
+        gen = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=GREEDY_NEW,
+                             min_new_tokens=GREEDY_NEW, pad_token_id=pad_id, eos_token_id=eos_id,
+                             output_scores=True, return_dict_in_generate=True)
+    out["greedy.output_ids"] = gen.sequences[:, ids.shape[1]:].contiguous()
+    return out, greedy_margin(gen)
+
+
+def read_expected(path):
+    from safetensors import safe_open
+    with safe_open(path, "pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, (f.metadata() or {})
+
+
+def lora_fixture(out, name, seed):
+    import peft
+    base_name, kw, pad_id, eos_id = LORA[name]
+    base_dir = os.path.join(out, base_name, "model")
+    exp, _ = read_expected(os.path.join(out, base_name, "expected.safetensors"))
+    for attempt in range(20):
+        s = seed + attempt
+        base = transformers.AutoModelForCausalLM.from_pretrained(base_dir, attn_implementation="eager",
+                                                                 dtype=torch.float32).eval()
+        model = peft.get_peft_model(base, peft.LoraConfig(task_type="CAUSAL_LM", lora_dropout=0.0, **kw)).eval()
+        torch.manual_seed(s)
+        with torch.no_grad():
+            for pname, p in model.named_parameters():
+                if "lora_A" in pname or "lora_B" in pname:
+                    p.copy_(torch.randn_like(p) * 0.2)
+        got, margin = peft_forward(model, exp, pad_id, eos_id)
+        if margin >= MIN_MARGIN:
+            break
+        print(f"{name}: seed {s}: greedy top-2 margin {margin:.2e} too small, retrying")
+    else:
+        sys.exit(f"make_parity_fixtures: {name}: no seed gave a safe greedy margin")
+    d = os.path.join(out, name)
+    if os.path.isdir(d):
+        shutil.rmtree(d)
+    adapter = os.path.join(d, "adapter")
+    model.save_pretrained(adapter)
+    readme = os.path.join(adapter, "README.md")  # peft's model-card template: not ours to commit
+    if os.path.exists(readme):
+        os.remove(readme)
+    cpath = os.path.join(adapter, "adapter_config.json")
+    with open(cpath) as f:
+        acfg = json.load(f)
+    acfg["base_model_name_or_path"] = os.path.relpath(base_dir, adapter)
+    with open(cpath, "w") as f:
+        json.dump(acfg, f, indent=2, sort_keys=True)
+    tensors = {k: exp[k] for k in ("single_0.input_ids", "single_1.input_ids", "batch.input_ids",
+                                   "batch.attention_mask", "batch.position_ids")}
+    tensors.update(got)
+    merged = model.merge_and_unload().eval()
+    with torch.no_grad():
+        merged_logits = merged(exp["batch.input_ids"], attention_mask=exp["batch.attention_mask"],
+                               position_ids=exp["batch.position_ids"]).logits.float()
+    meta = {"format": "pt", "greedy.pad_token_id": str(pad_id), "greedy.eos_token_id": str(eos_id),
+            "greedy.new_tokens": str(GREEDY_NEW), "base": base_name}
+    save_file(tensors, os.path.join(d, "expected.safetensors"), metadata=meta)
+    m3 = exp["batch.attention_mask"].bool().unsqueeze(-1).expand_as(tensors["batch.logits"])
+    entry = {"base": base_name, "peft": peft.__version__, "torch": torch.__version__,
+             "transformers": transformers.__version__, "seed": s, "lora": {k: v for k, v in kw.items()},
+             "greedy_min_top2_margin": margin,
+             "max_abs_logit_change_vs_base": float((tensors["batch.logits"] - exp["batch.logits"])[m3].abs().max()),
+             "merged_vs_unmerged_max_abs_diff": float((merged_logits - tensors["batch.logits"])[m3].abs().max()),
+             "adapter_keys": sorted(read_expected(os.path.join(adapter, "adapter_model.safetensors"))[0])}
+    print(f"{name}: seed {s}, greedy margin {margin:.3e}, logits moved {entry['max_abs_logit_change_vs_base']:.3f} "
+          f"from the base")
+    return d, entry
+
+
+def check_lora(adapter_dir, against, fixtures_dir, tol=1e-4):
+    """--check-lora: an adapter rarlhf wrote must load in peft (both ways) and reproduce fixture NAME."""
+    import peft
+    exp, meta = read_expected(os.path.join(fixtures_dir, against, "expected.safetensors"))
+    base_name = meta.get("base") or LORA[against][0]
+    pad_id, eos_id = int(meta["greedy.pad_token_id"]), int(meta["greedy.eos_token_id"])
+    base = transformers.AutoModelForCausalLM.from_pretrained(os.path.join(fixtures_dir, base_name, "model"),
+                                                             attn_implementation="eager", dtype=torch.float32)
+    ok = True
+    loaders = [("PeftModel.from_pretrained", lambda: peft.PeftModel.from_pretrained(base, adapter_dir)),
+               ("AutoPeftModelForCausalLM", lambda: peft.AutoPeftModelForCausalLM.from_pretrained(
+                   adapter_dir, attn_implementation="eager", dtype=torch.float32))]
+    for label, load in loaders:
+        model = load().eval()
+        got, _ = peft_forward(model, exp, pad_id, eos_id)
+        m3 = exp["batch.attention_mask"].bool().unsqueeze(-1).expand_as(got["batch.logits"])
+        d = float((got["batch.logits"] - exp["batch.logits"])[m3].abs().max())
+        ds = max(float((got[f"single_{i}.logits"] - exp[f"single_{i}.logits"]).abs().max()) for i in range(2))
+        same = bool((got["greedy.output_ids"] == exp["greedy.output_ids"]).all())
+        print(f"check-lora {adapter_dir} ({label}) against {against}: max |d logits| batch {d:.3e}, single {ds:.3e} "
+              f"(tol {tol:g}); greedy tokens {'match' if same else 'DIFFER'}")
+        ok = ok and d <= tol and ds <= tol and same
+    print("check-lora: PASS" if ok else "check-lora: FAIL")
+    return 0 if ok else 1
+
+
 LEGACY = ["gpt2_tiny", "distilbert_tiny", "bert_tiny", "roberta_tiny"]
-ALL = LEGACY + list(CAUSAL) + list(DECODER_CLS)
+ALL = LEGACY + list(CAUSAL) + list(DECODER_CLS) + list(LORA)
 
 
 def main():
@@ -635,7 +772,10 @@ def main():
                     + ",".join(ALL))
     ap.add_argument("--check-export", metavar="DIR", help="a policy directory written by rarlhf: load it with "
                     "AutoModelForCausalLM and compare with fixture --against; exit 1 on a mismatch")
-    ap.add_argument("--against", metavar="NAME", help="fixture name for --check-export (e.g. llama_gqa)")
+    ap.add_argument("--against", metavar="NAME", help="fixture name for --check-export (e.g. llama_gqa) or "
+                    "--check-lora (e.g. lora_llama)")
+    ap.add_argument("--check-lora", metavar="DIR", help="a LoRA adapter directory written by rarlhf: load it with "
+                    "peft and compare with fixture --against; exit 1 on a mismatch")
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -645,6 +785,10 @@ def main():
         if not args.against:
             sys.exit("make_parity_fixtures: --check-export needs --against NAME")
         sys.exit(check_export(args.check_export, args.against, args.out))
+    if args.check_lora:
+        if not args.against:
+            sys.exit("make_parity_fixtures: --check-lora needs --against NAME")
+        sys.exit(check_lora(args.check_lora, args.against, args.out))
     only = [n for n in args.only.split(",") if n] or ALL
     bad = [n for n in only if n not in ALL]
     if bad:
@@ -672,6 +816,9 @@ def main():
     for i, name in enumerate(DECODER_CLS):
         if name in only:
             _, fixtures[name] = decoder_cls_fixture(args.out, name, args.seed + 5000 + 100 * i)
+    for i, name in enumerate(LORA):
+        if name in only:
+            _, fixtures[name] = lora_fixture(args.out, name, args.seed + 7000 + 100 * i)
     versions["fixtures"] = {k: fixtures[k] for k in sorted(fixtures)}
     with open(vpath, "w") as f:
         json.dump(versions, f, indent=2)

@@ -14,6 +14,10 @@
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/log.h"
 #include "rarlhf/kernels/ops.h"
+#include "rarlhf/common/random.h"
+#include "rarlhf/model/lora.h"
+
+#include <torch/torch.h>
 
 namespace rarlhf::cli {
 
@@ -67,6 +71,20 @@ Config load_and_init(const ConfigArgs& args) {
   init_logging(cfg.logging.level);
   set_cpu_threads(cfg.run.threads);
   return cfg;
+}
+
+bool apply_lora_config(Policy& policy, const Config& cfg) {
+  if (cfg.lora.r == 0) return false;
+  constexpr uint64_t kLoraInitStream = 0x4c6f5241;  // "LoRA"
+  torch::manual_seed(derive_seed(static_cast<uint64_t>(cfg.run.seed), kLoraInitStream));
+  add_lora(policy, lora_settings(cfg.lora), cfg.model.path, "lora");
+  const auto& lora = *policy.lm->lora();
+  int64_t n = 0, base = 0;
+  for (const auto& p : lora.parameters()) n += p.numel();
+  for (const auto& p : policy.lm->parameters()) base += p.numel();
+  RARLHF_LOG_INFO("lora: r {} alpha {} on {} layers: {} trainable parameters ({:.3f}% of {}), base frozen", lora.settings().r,
+                  lora.settings().alpha, lora.adapted_modules().size(), n, 100.0 * static_cast<double>(n) / static_cast<double>(base), base);
+  return true;
 }
 
 c10::Device resolve_device(const std::string& spec) {

@@ -10,6 +10,7 @@
 
 #include "rarlhf/common/fs.h"
 #include "rarlhf/config/config.h"
+#include "rarlhf/model/causal_lm.h"
 
 namespace rarlhf::cli {
 
@@ -39,6 +40,10 @@ void write_run_info(const Config& cfg, const std::string& out_dir);
 
 // auto | cpu | cuda | cuda:N -> a device; ConfigError when CUDA is asked for but absent.
 c10::Device resolve_device(const std::string& spec);
+
+// lora.r > 0: fresh LoRA adapters on the policy (A drawn from a stream of run.seed), its base frozen.
+// Returns whether adapters were added.
+bool apply_lora_config(Policy& policy, const Config& cfg);
 
 // "rarlhf 0.1.0 (git abc1234) LibTorch 1.13.1, CUDA kernels: off, CUDA device: no".
 std::string build_info_line();

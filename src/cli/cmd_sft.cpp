@@ -21,7 +21,11 @@ namespace rarlhf::cli {
 namespace {
 
 Policy make_policy(const Config& cfg, const c10::Device& device) {
-  if (!cfg.sft.from_scratch) return load_policy(cfg.model.path, cfg.model.dtype, device);
+  if (!cfg.sft.from_scratch) {
+    Policy p = load_policy(cfg.model.path, cfg.model.dtype, device);
+    apply_lora_config(p, cfg);
+    return p;
+  }
   torch::manual_seed(cfg.run.seed);
   return init_policy(cfg.model.path, cfg.model.dtype, device);
 }

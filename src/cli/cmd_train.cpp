@@ -14,6 +14,7 @@
 #include "rarlhf/data/prompts.h"
 #include "rarlhf/dist/communicator.h"
 #include "rarlhf/reward/reward.h"
+#include "rarlhf/model/lora.h"
 #include "rarlhf/train/ppo_trainer.h"
 
 namespace rarlhf::cli {
@@ -39,23 +40,32 @@ void add_train_command(CLI::App& app) {
                                 "data.train_resample_share", static_cast<uint64_t>(cfg.run.seed), &report);
     RARLHF_LOG_INFO("{}: {} prompts ({} rows read, {} filtered, {} malformed)", cfg.data.train_path, prompts.size(),
                     report.rows, report.filtered, report.malformed);
-    // The reference is the initial policy unless model.ref_path names another one (paper §1).
+    // The reference is the initial policy unless model.ref_path names another one (paper §1). A LoRA
+    // policy is its own reference: the same base weights, run with the adapters it started from.
     Policy policy;
     CausalLm ref{nullptr};
+    std::shared_ptr<LoraAdaptersImpl> ref_adapters;
     if (cfg.ppo.from_scratch) {
       torch::manual_seed(cfg.run.seed);
       policy = init_policy(cfg.model.path, cfg.model.dtype, device);
       ref = cfg.model.ref_path.empty() ? clone_lm(policy.lm) : load_policy(cfg.model.ref_path, cfg.model.dtype, device).lm;
     } else {
       policy = load_policy(cfg.model.path, cfg.model.dtype, device);
-      const std::string ref_dir = cfg.model.ref_path.empty() ? cfg.model.path : cfg.model.ref_path;
-      ref = load_policy(ref_dir, cfg.model.dtype, device).lm;
+      const bool loaded_adapters = policy.lm->lora() != nullptr;
+      if (cfg.model.ref_path.empty() && (loaded_adapters || cfg.lora.r > 0)) {
+        if (loaded_adapters) ref_adapters = policy.lm->lora()->frozen_copy();
+      } else {
+        const std::string ref_dir = cfg.model.ref_path.empty() ? cfg.model.path : cfg.model.ref_path;
+        ref = load_policy(ref_dir, cfg.model.dtype, device).lm;
+      }
+      apply_lora_config(policy, cfg);
     }
     auto reward = make_reward(cfg.reward, device);
     if (rank.comm->is_main()) write_run_info(cfg, cfg.run.out_dir);
     PPOTrainer trainer(cfg, std::move(prompts), std::move(policy), std::move(ref), std::move(reward),
                        tok_ptr, device);
     trainer.set_communicator(rank.comm);
+    trainer.set_reference_adapters(ref_adapters);
     if (*resume && !trainer.resume()) RARLHF_LOG_INFO("train: no checkpoint in {}; starting afresh", cfg.run.out_dir);
     bool finished = trainer.train();
     RARLHF_LOG_INFO("train: {} ({}/{} iterations) -> {}", finished ? "done" : "stopped", trainer.iteration(),

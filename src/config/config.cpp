@@ -348,6 +348,16 @@ void validate_sft(const SftConfig& s, const Rules& r) {
   if (s.eval_fraction < 0 || s.eval_fraction >= 1) r.fail("sft.eval_fraction", "must be in [0, 1)");
 }
 
+void validate_lora(const Config& c, const Rules& r) {
+  const LoraConfig& l = c.lora;
+  if (l.r < 0) r.fail("lora.r", "must be >= 0 (0 = full fine-tuning)");
+  if (!(l.alpha > 0)) r.fail("lora.alpha", "must be > 0");
+  if (!(l.dropout >= 0 && l.dropout < 1)) r.fail("lora.dropout", "must be in [0, 1)");
+  if (l.r == 0) return;
+  if (c.sft.from_scratch) r.fail("lora.r", "LoRA adapts pre-trained weights; set lora.r=0 with sft.from_scratch");
+  if (c.ppo.from_scratch) r.fail("lora.r", "LoRA adapts pre-trained weights; set lora.r=0 with ppo.from_scratch");
+}
+
 void validate_ppo(const PpoConfig& p, const Rules& r) {
   if (p.batch_size <= 0) r.fail("ppo.batch_size", "must be > 0");
   if (p.mini_batch_size <= 0) r.fail("ppo.mini_batch_size", "must be > 0");
@@ -421,6 +431,7 @@ void validate(const Config& c) {
   validate_run(c.run, rules);
   validate_data(c.data, rules);
   validate_sft(c.sft, rules);
+  validate_lora(c, rules);
   validate_ppo(c.ppo, rules);
   validate_risk(c.risk, rules);
   validate_generate(c.generate, rules);

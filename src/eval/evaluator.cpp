@@ -20,6 +20,7 @@
 #include "rarlhf/eval/score_cache.h"
 #include "rarlhf/generate/sampler.h"
 #include "rarlhf/model/causal_lm.h"
+#include "rarlhf/model/lora.h"
 #include "rarlhf/model/nll.h"
 #include "rarlhf/text/tokenizer.h"
 
@@ -105,7 +106,7 @@ EvalOutcome run_eval(const Config& cfg, const EvalRequest& req, RewardModel& rew
   if (model_dir.empty()) throw ConfigError("model.path: empty; set it to the policy directory to evaluate");
   if (cfg.data.test_path.empty()) throw ConfigError("data.test_path: empty; set it to the evaluation prompts");
   const std::string trained = cfg.run.out_dir + "/policy";
-  if (req.model_dir.empty() && file_exists(trained + "/config.json") &&
+  if (req.model_dir.empty() && is_model_dir(trained) &&
       fs::path(trained).lexically_normal() != fs::path(model_dir).lexically_normal()) {
     RARLHF_LOG_WARN("eval: evaluating model.path {} (the run's starting policy); this run's trained policy is {}, "
                     "set model.path to {} to evaluate it", model_dir, trained, trained);

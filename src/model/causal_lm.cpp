@@ -12,11 +12,13 @@
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/log.h"
+#include "rarlhf/common/strings.h"
 #include "rarlhf/config/config.h"
 #include "rarlhf/model/gpt2.h"
 #include "rarlhf/model/gpt_neox.h"
 #include "rarlhf/model/gptj.h"
 #include "rarlhf/model/llama.h"
+#include "rarlhf/model/lora.h"
 
 namespace rarlhf {
 namespace fsys = std::filesystem;
@@ -83,6 +85,42 @@ nlohmann::json read_json_file(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw IoError(path + ": not valid JSON (" + e.what() + ")");
   }
+}
+
+CausalLmImpl::~CausalLmImpl() = default;
+
+int CausalLmImpl::add_linear_site(std::string name, int64_t in, int64_t out, bool conv1d) {
+  auto params = named_parameters(true);
+  std::string key = name + ".weight";
+  // GPT-2 registers its weights without the "transformer." its *LMHeadModel puts in front of them.
+  if (!params.find(key) && starts_with(key, "transformer.")) key = key.substr(12);
+  const at::Tensor* w = params.find(key);
+  TORCH_CHECK(w, "add_linear_site: no parameter ", key);
+  sites_.push_back(LinearSite{std::move(name), in, out, conv1d, *w});
+  return static_cast<int>(sites_.size()) - 1;
+}
+
+void CausalLmImpl::set_lora(std::shared_ptr<LoraAdaptersImpl> adapters) {
+  if (adapters) {
+    const auto& theirs = adapters->sites();
+    bool same = theirs.size() == sites_.size();
+    for (size_t i = 0; same && i < sites_.size(); ++i) {
+      same = theirs[i].name == sites_[i].name && theirs[i].in == sites_[i].in && theirs[i].out == sites_[i].out;
+    }
+    if (!same) throw Error("set_lora: the adapters were built for a different model");
+  }
+  lora_ = std::move(adapters);
+}
+
+at::Tensor CausalLmImpl::adapt(int site, const at::Tensor& y, const at::Tensor& x) const {
+  if (!lora_) return y;
+  const at::Tensor& a = lora_->a(site);
+  if (!a.defined()) return y;
+  at::Tensor h = x.to(a.scalar_type());
+  const double p = lora_->settings().dropout;
+  if (p > 0 && is_training()) h = at::dropout(h, p, /*train=*/true);
+  const at::Tensor delta = at::matmul(at::matmul(h, a.t()), lora_->b(site).t()) * lora_->scaling();
+  return (y + delta).to(y.scalar_type());  // PEFT adds in the adapter's dtype, then casts back
 }
 
 std::vector<std::pair<std::string, at::Tensor>> CausalLmImpl::hf_state() {
@@ -242,7 +280,80 @@ Policy init_policy(const std::string& dir, const std::string& dtype, const at::D
   return p;
 }
 
+namespace {
+
+// The value head: <dir>/value_head.safetensors, else v_head.* keys of the model weights (TRL saved the
+// head inside the model file), else the policy keeps its fresh head.
+void load_value_head(Policy& p, const std::string& dir, const TensorMap* weights) {
+  TensorMap vh;
+  std::string source;
+  if (file_exists(dir + "/value_head.safetensors")) {
+    source = dir + "/value_head.safetensors";
+    vh = load_safetensors(source);
+  } else if (weights && weights->count("v_head.summary.weight")) {
+    source = dir;
+    vh = *weights;
+  }
+  if (vh.empty()) {
+    RARLHF_LOG_DEBUG("{}: no value_head.safetensors; starting from a fresh value head", dir);
+    return;
+  }
+  load_value_head_tensors(*p.value_head, vh, source);
+}
+
+}  // namespace
+
+void load_value_head_tensors(ValueHeadImpl& head, const TensorMap& vh, const std::string& source) {
+  torch::NoGradGuard no_grad;
+  for (const char* k : {"v_head.summary.weight", "v_head.summary.bias"}) {
+    if (!vh.count(k)) throw IoError(source + ": missing tensor '" + std::string(k) + "'");
+  }
+  auto& w = head.summary->weight;
+  auto& b = head.summary->bias;
+  if (vh.at("v_head.summary.weight").sizes() != w.sizes() || vh.at("v_head.summary.bias").sizes() != b.sizes()) {
+    throw IoError(source + ": v_head.summary shapes do not match n_embd " + std::to_string(w.size(1)));
+  }
+  for (const char* k : {"v_head.summary.weight", "v_head.summary.bias"}) {
+    if (!at::isFloatingType(vh.at(k).scalar_type())) {
+      throw IoError(source + ": tensor '" + std::string(k) + "' is stored as " +
+                    std::string(c10::toString(vh.at(k).scalar_type())) + "; a weight must be F32, F16 or BF16");
+    }
+  }
+  w.copy_(vh.at("v_head.summary.weight"));
+  b.copy_(vh.at("v_head.summary.bias"));
+  check_finite_weights(head, source);
+}
+
+namespace {
+
+// A PEFT adapter directory: its base model (base_model_name_or_path) with the adapters on, the base
+// frozen; the value head from the adapter directory when it has one.
+Policy load_adapter_policy(const std::string& dir, const std::string& dtype, const at::Device& device) {
+  std::string base_model;
+  const LoraSettings settings = read_adapter_config(dir, &base_model);
+  const std::string base = resolve_adapter_base(dir, base_model);
+  if (is_adapter_dir(base)) {
+    throw IoError(dir + "/adapter_config.json: base_model_name_or_path: " + base +
+                  " is itself an adapter; merge it first (rarlhf export --merge)");
+  }
+  Policy p = load_policy(base, dtype, device);
+  auto adapters = std::make_shared<LoraAdaptersImpl>(*p.lm, settings, dir + "/adapter_config.json");
+  adapters->base_dir = fsys::absolute(base).lexically_normal().string();
+  load_adapter_weights(*adapters, dir);
+  for (auto& t : p.lm->parameters()) t.set_requires_grad(false);
+  p.lm->set_lora(adapters);
+  p.dir = dir;
+  load_value_head(p, dir, nullptr);
+  return p;
+}
+
+}  // namespace
+
 Policy load_policy(const std::string& dir, const std::string& dtype, const at::Device& device) {
+  if (is_adapter_dir(dir)) {
+    parse_dtype(dtype);
+    return load_adapter_policy(dir, dtype, device);
+  }
   const at::ScalarType st = check_policy_dir(dir, dtype, device);
   Policy p;
   p.dir = dir;
@@ -258,37 +369,8 @@ Policy load_policy(const std::string& dir, const std::string& dtype, const at::D
   check_finite_weights(*p.lm, source);
   p.lm->to(device, st);
   p.lm->eval();
-
   p.value_head = ValueHead(p.lm->config().n_embd);
-  TensorMap vh;
-  if (file_exists(dir + "/value_head.safetensors")) {
-    source = dir + "/value_head.safetensors";
-    vh = load_safetensors(source);
-  } else if (weights.count("v_head.summary.weight")) {
-    vh = weights;  // TRL saved the head inside the model file
-  }
-  if (!vh.empty()) {
-    torch::NoGradGuard no_grad;
-    for (const char* k : {"v_head.summary.weight", "v_head.summary.bias"}) {
-      if (!vh.count(k)) throw IoError(source + ": missing tensor '" + std::string(k) + "'");
-    }
-    auto& w = p.value_head->summary->weight;
-    auto& b = p.value_head->summary->bias;
-    if (vh.at("v_head.summary.weight").sizes() != w.sizes() || vh.at("v_head.summary.bias").sizes() != b.sizes()) {
-      throw IoError(source + ": v_head.summary shapes do not match n_embd " + std::to_string(w.size(1)));
-    }
-    for (const char* k : {"v_head.summary.weight", "v_head.summary.bias"}) {
-      if (!at::isFloatingType(vh.at(k).scalar_type())) {
-        throw IoError(source + ": tensor '" + std::string(k) + "' is stored as " +
-                      std::string(c10::toString(vh.at(k).scalar_type())) + "; a weight must be F32, F16 or BF16");
-      }
-    }
-    w.copy_(vh.at("v_head.summary.weight"));
-    b.copy_(vh.at("v_head.summary.bias"));
-    check_finite_weights(*p.value_head, source);
-  } else {
-    RARLHF_LOG_DEBUG("{}: no value_head.safetensors; starting from a fresh value head", dir);
-  }
+  load_value_head(p, dir, &weights);
   p.value_head->to(device, at::kFloat);
   return p;
 }
@@ -302,11 +384,16 @@ void save_policy(Policy& p, const std::string& out_dir, const std::string& token
   fsys::remove_all(tmp, ec);
   make_dirs(tmp);
 
-  nlohmann::json cfg = p.lm->hf_config();
-  const auto st = p.lm->dtype();
-  cfg["torch_dtype"] = st == at::kBFloat16 ? "bfloat16" : st == at::kHalf ? "float16" : "float32";
-  write_file_atomic(tmp + "/config.json", cfg.dump(2) + "\n");
-  save_safetensors(tmp + "/model.safetensors", p.lm->hf_state());
+  if (p.lm->lora()) {
+    // A LoRA policy is its adapter (PEFT's format, naming the base): the base weights never change.
+    save_adapter(*p.lm->lora(), p.lm->config().model_type, tmp);
+  } else {
+    nlohmann::json cfg = p.lm->hf_config();
+    const auto st = p.lm->dtype();
+    cfg["torch_dtype"] = st == at::kBFloat16 ? "bfloat16" : st == at::kHalf ? "float16" : "float32";
+    write_file_atomic(tmp + "/config.json", cfg.dump(2) + "\n");
+    save_safetensors(tmp + "/model.safetensors", p.lm->hf_state());
+  }
   if (p.value_head) {
     save_safetensors(tmp + "/value_head.safetensors", {{"v_head.summary.weight", p.value_head->summary->weight},
                                                        {"v_head.summary.bias", p.value_head->summary->bias}});

@@ -129,6 +129,7 @@ nlohmann::json Gpt2Config::to_json() const {
 struct Gpt2Layer {
   at::Tensor ln_1_w, ln_1_b, c_attn_w, c_attn_b, attn_proj_w, attn_proj_b;
   at::Tensor ln_2_w, ln_2_b, c_fc_w, c_fc_b, mlp_proj_w, mlp_proj_b;
+  int c_attn = 0, attn_proj = 0, c_fc = 0, mlp_proj = 0;  // linear sites (LoRA)
 };
 
 Gpt2Impl::Gpt2Impl(const Gpt2Config& cfg) : cfg_(cfg) {
@@ -151,6 +152,11 @@ Gpt2Impl::Gpt2Impl(const Gpt2Config& cfg) : cfg_(cfg) {
     L->c_fc_b = add_param(*this, p + "mlp.c_fc.bias", torch::zeros({I}));
     L->mlp_proj_w = add_param(*this, p + "mlp.c_proj.weight", torch::randn({I, C}) * proj_std);
     L->mlp_proj_b = add_param(*this, p + "mlp.c_proj.bias", torch::zeros({C}));
+    const std::string m = "transformer." + p;  // PEFT's module paths in GPT2LMHeadModel
+    L->c_attn = add_linear_site(m + "attn.c_attn", C, 3 * C, /*conv1d=*/true);
+    L->attn_proj = add_linear_site(m + "attn.c_proj", C, C, true);
+    L->c_fc = add_linear_site(m + "mlp.c_fc", C, I, true);
+    L->mlp_proj = add_linear_site(m + "mlp.c_proj", I, C, true);
     layers_.push_back(std::move(L));
   }
   ln_f_w_ = add_param(*this, "ln_f.weight", torch::ones({C}));
@@ -173,15 +179,15 @@ at::Tensor Gpt2Impl::forward_hidden(const at::Tensor& ids, const at::Tensor& att
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Gpt2Layer& L = *layers_[l];
     at::Tensor h = at::layer_norm(x, {C}, L.ln_1_w, L.ln_1_b, cfg_.layer_norm_epsilon);
-    auto qkv = conv1d(h, L.c_attn_w, L.c_attn_b).view({B, T, 3, H, D}).permute({2, 0, 3, 1, 4});  // [3,B,H,T,D]
+    auto qkv = adapt(L.c_attn, conv1d(h, L.c_attn_w, L.c_attn_b), h).view({B, T, 3, H, D}).permute({2, 0, 3, 1, 4});  // [3,B,H,T,D]
     auto [k, v] = model_detail::cache_update(cache, l, layers_.size(), qkv[1], qkv[2], in.past);
     at::Tensor a = model_detail::attend(qkv[0], k, v, in, scale, bias, drop.attn);  // [B, H, T, D]
     a = a.transpose(1, 2).reshape({B, T, C});
-    x = x + dropped(conv1d(a, L.attn_proj_w, L.attn_proj_b), drop.resid);
+    x = x + dropped(adapt(L.attn_proj, conv1d(a, L.attn_proj_w, L.attn_proj_b), a), drop.resid);
     h = at::layer_norm(x, {C}, L.ln_2_w, L.ln_2_b, cfg_.layer_norm_epsilon);
-    h = conv1d(h, L.c_fc_w, L.c_fc_b);
+    h = adapt(L.c_fc, conv1d(h, L.c_fc_w, L.c_fc_b), h);
     h = tanh_gelu ? at::gelu(h, "tanh") : at::gelu(h);
-    x = x + dropped(conv1d(h, L.mlp_proj_w, L.mlp_proj_b), drop.resid);
+    x = x + dropped(adapt(L.mlp_proj, conv1d(h, L.mlp_proj_w, L.mlp_proj_b), h), drop.resid);
   }
   return at::layer_norm(x, {C}, ln_f_w_, ln_f_b_, cfg_.layer_norm_epsilon);
 }

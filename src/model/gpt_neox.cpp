@@ -70,6 +70,7 @@ nlohmann::json GptNeoXConfig::to_json() const {
 
 struct GptNeoXLayer {
   at::Tensor ln1_w, ln1_b, ln2_w, ln2_b, qkv_w, qkv_b, dense_w, dense_b, up_w, up_b, down_w, down_b;
+  int qkv = 0, dense = 0, up = 0, down = 0;  // linear sites (LoRA)
 };
 
 struct GptNeoXImpl::RopeState {
@@ -98,6 +99,10 @@ GptNeoXImpl::GptNeoXImpl(const GptNeoXConfig& cfg) : cfg_(cfg) {
     L->up_b = add_param(*this, p + "mlp.dense_h_to_4h.bias", torch::zeros({I}));
     L->down_w = add_param(*this, p + "mlp.dense_4h_to_h.weight", normal({C, I}));
     L->down_b = add_param(*this, p + "mlp.dense_4h_to_h.bias", torch::zeros({C}));
+    L->qkv = add_linear_site(p + "attention.query_key_value", C, 3 * C);
+    L->dense = add_linear_site(p + "attention.dense", C, C);
+    L->up = add_linear_site(p + "mlp.dense_h_to_4h", C, I);
+    L->down = add_linear_site(p + "mlp.dense_4h_to_h", I, C);
     layers_.push_back(std::move(L));
   }
   ln_f_w_ = add_param(*this, "gpt_neox.final_layer_norm.weight", torch::ones({C}));
@@ -122,14 +127,15 @@ at::Tensor GptNeoXImpl::forward_hidden(const at::Tensor& ids, const at::Tensor& 
     const GptNeoXLayer& L = *layers_[l];
     at::Tensor h = at::layer_norm(x, {C}, L.ln1_w, L.ln1_b, eps);
     // Per head [q | k | v]: [B, T, H, 3D] -> [B, H, T, 3D].
-    at::Tensor qkv = linear(h, L.qkv_w, L.qkv_b).view({B, T, H, 3 * D}).transpose(1, 2);
+    at::Tensor qkv = adapt(L.qkv, linear(h, L.qkv_w, L.qkv_b), h).view({B, T, H, 3 * D}).transpose(1, 2);
     at::Tensor q = model_detail::apply_rope(qkv.narrow(-1, 0, D), angles, rope_->rope);
     at::Tensor k = model_detail::apply_rope(qkv.narrow(-1, D, D), angles, rope_->rope);
     auto [kc, vc] = model_detail::cache_update(cache, l, layers_.size(), k, qkv.narrow(-1, 2 * D, D), in.past);
     at::Tensor a = model_detail::attend(q, kc, vc, in, scale, bias).transpose(1, 2).reshape({B, T, C});
-    a = linear(a, L.dense_w, L.dense_b);
+    a = adapt(L.dense, linear(a, L.dense_w, L.dense_b), a);
     auto mlp = [&](const at::Tensor& y) {
-      return linear(model_detail::activation(linear(y, L.up_w, L.up_b), cfg_.hidden_act), L.down_w, L.down_b);
+      const at::Tensor u = model_detail::activation(adapt(L.up, linear(y, L.up_w, L.up_b), y), cfg_.hidden_act);
+      return adapt(L.down, linear(u, L.down_w, L.down_b), u);
     };
     if (cfg_.use_parallel_residual) {
       x = x + a + mlp(at::layer_norm(x, {C}, L.ln2_w, L.ln2_b, eps));  // both branches off the block input

@@ -61,6 +61,7 @@ nlohmann::json GptJConfig::to_json() const {
 
 struct GptJLayer {
   at::Tensor ln_w, ln_b, q_w, k_w, v_w, out_w, fc_in_w, fc_in_b, fc_out_w, fc_out_b;
+  int q = 0, k = 0, v = 0, out = 0, fc_in = 0, fc_out = 0;  // linear sites (LoRA)
 };
 
 struct GptJImpl::RopeState {
@@ -85,6 +86,12 @@ GptJImpl::GptJImpl(const GptJConfig& cfg) : cfg_(cfg) {
     L->fc_in_b = add_param(*this, p + "mlp.fc_in.bias", torch::zeros({I}));
     L->fc_out_w = add_param(*this, p + "mlp.fc_out.weight", normal({C, I}));
     L->fc_out_b = add_param(*this, p + "mlp.fc_out.bias", torch::zeros({C}));
+    L->q = add_linear_site(p + "attn.q_proj", C, C);
+    L->k = add_linear_site(p + "attn.k_proj", C, C);
+    L->v = add_linear_site(p + "attn.v_proj", C, C);
+    L->out = add_linear_site(p + "attn.out_proj", C, C);
+    L->fc_in = add_linear_site(p + "mlp.fc_in", C, I);
+    L->fc_out = add_linear_site(p + "mlp.fc_out", I, C);
     layers_.push_back(std::move(L));
   }
   ln_f_w_ = add_param(*this, "transformer.ln_f.weight", torch::ones({C}));
@@ -109,16 +116,17 @@ at::Tensor GptJImpl::forward_hidden(const at::Tensor& ids, const at::Tensor& att
   for (size_t l = 0; l < layers_.size(); ++l) {
     const GptJLayer& L = *layers_[l];
     at::Tensor h = at::layer_norm(x, {C}, L.ln_w, L.ln_b, cfg_.layer_norm_epsilon);
-    at::Tensor q = linear(h, L.q_w, at::Tensor()).view({B, T, H, D}).transpose(1, 2);  // [B, H, T, D]
-    at::Tensor k = linear(h, L.k_w, at::Tensor()).view({B, T, H, D}).transpose(1, 2);
-    at::Tensor v = linear(h, L.v_w, at::Tensor()).view({B, T, H, D}).transpose(1, 2);
+    at::Tensor q = adapt(L.q, linear(h, L.q_w, at::Tensor()), h).view({B, T, H, D}).transpose(1, 2);  // [B, H, T, D]
+    at::Tensor k = adapt(L.k, linear(h, L.k_w, at::Tensor()), h).view({B, T, H, D}).transpose(1, 2);
+    at::Tensor v = adapt(L.v, linear(h, L.v_w, at::Tensor()), h).view({B, T, H, D}).transpose(1, 2);
     q = model_detail::apply_rope(q, angles, rope_->rope);
     k = model_detail::apply_rope(k, angles, rope_->rope);
     auto [kc, vc] = model_detail::cache_update(cache, l, layers_.size(), k, v, in.past);
     at::Tensor a = model_detail::attend(q, kc, vc, in, scale, bias).transpose(1, 2).reshape({B, T, C});
-    at::Tensor mlp = linear(model_detail::activation(linear(h, L.fc_in_w, L.fc_in_b), cfg_.activation_function),
-                            L.fc_out_w, L.fc_out_b);
-    x = x + linear(a, L.out_w, at::Tensor()) + mlp;  // attention and MLP in parallel off one LayerNorm
+    const at::Tensor up =
+        model_detail::activation(adapt(L.fc_in, linear(h, L.fc_in_w, L.fc_in_b), h), cfg_.activation_function);
+    const at::Tensor mlp = adapt(L.fc_out, linear(up, L.fc_out_w, L.fc_out_b), up);
+    x = x + adapt(L.out, linear(a, L.out_w, at::Tensor()), a) + mlp;  // attention and MLP in parallel off one LayerNorm
   }
   return at::layer_norm(x, {C}, ln_f_w_, ln_f_b_, cfg_.layer_norm_epsilon);
 }

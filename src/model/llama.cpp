@@ -104,6 +104,7 @@ nlohmann::json LlamaConfig::to_json() const {
 
 struct LlamaLayer {
   at::Tensor in_norm, q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, post_norm, gate_w, gate_b, up_w, up_b, down_w, down_b;
+  int q = 0, k = 0, v = 0, o = 0, gate = 0, up = 0, down = 0;  // linear sites (LoRA)
 };
 
 struct LlamaImpl::RopeState {
@@ -139,6 +140,13 @@ LlamaImpl::LlamaImpl(const LlamaConfig& cfg) : cfg_(cfg) {
       L->up_b = add_param(*this, p + "mlp.up_proj.bias", torch::zeros({I}));
       L->down_b = add_param(*this, p + "mlp.down_proj.bias", torch::zeros({C}));
     }
+    L->q = add_linear_site(p + "self_attn.q_proj", C, Hq);
+    L->k = add_linear_site(p + "self_attn.k_proj", C, Hkv);
+    L->v = add_linear_site(p + "self_attn.v_proj", C, Hkv);
+    L->o = add_linear_site(p + "self_attn.o_proj", Hq, C);
+    L->gate = add_linear_site(p + "mlp.gate_proj", C, I);
+    L->up = add_linear_site(p + "mlp.up_proj", C, I);
+    L->down = add_linear_site(p + "mlp.down_proj", I, C);
     layers_.push_back(std::move(L));
   }
   norm_w_ = add_param(*this, "model.norm.weight", torch::ones({C}));
@@ -162,17 +170,18 @@ at::Tensor LlamaImpl::forward_hidden(const at::Tensor& ids, const at::Tensor& at
   for (size_t l = 0; l < layers_.size(); ++l) {
     const LlamaLayer& L = *layers_[l];
     at::Tensor h = model_detail::rms_norm(x, L.in_norm, eps);
-    at::Tensor q = linear(h, L.q_w, L.q_b).view({B, T, H, D}).transpose(1, 2);    // [B, H, T, D]
-    at::Tensor k = linear(h, L.k_w, L.k_b).view({B, T, Hkv, D}).transpose(1, 2);  // [B, Hkv, T, D]
-    at::Tensor v = linear(h, L.v_w, L.v_b).view({B, T, Hkv, D}).transpose(1, 2);
+    at::Tensor q = adapt(L.q, linear(h, L.q_w, L.q_b), h).view({B, T, H, D}).transpose(1, 2);    // [B, H, T, D]
+    at::Tensor k = adapt(L.k, linear(h, L.k_w, L.k_b), h).view({B, T, Hkv, D}).transpose(1, 2);  // [B, Hkv, T, D]
+    at::Tensor v = adapt(L.v, linear(h, L.v_w, L.v_b), h).view({B, T, Hkv, D}).transpose(1, 2);
     q = model_detail::apply_rope(q, angles, rope_->rope);
     k = model_detail::apply_rope(k, angles, rope_->rope);
     auto [kc, vc] = model_detail::cache_update(cache, l, layers_.size(), k, v, in.past);
     at::Tensor a = model_detail::attend(q, kc, vc, in, scale, bias).transpose(1, 2).reshape({B, T, H * D});
-    x = x + linear(a, L.o_w, L.o_b);
+    x = x + adapt(L.o, linear(a, L.o_w, L.o_b), a);
     h = model_detail::rms_norm(x, L.post_norm, eps);
-    at::Tensor g = model_detail::activation(linear(h, L.gate_w, L.gate_b), cfg_.hidden_act);
-    x = x + linear(g * linear(h, L.up_w, L.up_b), L.down_w, L.down_b);
+    at::Tensor g = model_detail::activation(adapt(L.gate, linear(h, L.gate_w, L.gate_b), h), cfg_.hidden_act);
+    g = g * adapt(L.up, linear(h, L.up_w, L.up_b), h);
+    x = x + adapt(L.down, linear(g, L.down_w, L.down_b), g);
   }
   return model_detail::rms_norm(x, norm_w_, eps);
 }

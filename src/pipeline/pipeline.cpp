@@ -14,6 +14,7 @@
 #include "rarlhf/common/strings.h"
 #include "rarlhf/data/dataset.h"
 #include "rarlhf/eval/report.h"
+#include "rarlhf/model/lora.h"
 #include "rarlhf/pipeline/child.h"
 #include "rarlhf/pipeline/summary.h"
 
@@ -142,7 +143,7 @@ void Pipeline::run_training_stage(const PipelineStage& stage) {
   const std::string dir = stage_dir(stage.name);
   // The input policy must exist before a child spends minutes loading data.
   const std::string input = config_of(stage).model.path;
-  if (!stage.from_scratch && starts_with(input, root_) && !file_exists(input + "/config.json"))
+  if (!stage.from_scratch && starts_with(input, root_) && !is_model_dir(input))
     throw ConfigError("run: stage '" + stage.name + "' needs " + input + "; run the earlier stages first");
   std::vector<std::string> args = child_command(stage.subcommand);
   append_sets(args, start_overrides_of(stage));
@@ -167,7 +168,7 @@ void Pipeline::evaluate(const PipelineStage& stage, const Model& model, const st
     std::cout << "  " << name << " on " << split << ": done already; skipped" << std::endl;
     return;
   }
-  if (!file_exists(policy + "/config.json") && starts_with(policy, root_))
+  if (!is_model_dir(policy) && starts_with(policy, root_))
     throw ConfigError("run: eval needs " + policy + "; run the '" + name + "' stage first");
   std::cout << "  " << name << " on the " << split << " split" << std::endl;
   std::vector<std::string> args = child_command(stage.subcommand);

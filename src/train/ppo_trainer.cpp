@@ -19,6 +19,7 @@
 #include "rarlhf/generate/sampler.h"
 #include "rarlhf/io/checkpoint.h"
 #include "rarlhf/kernels/ops.h"
+#include "rarlhf/model/lora.h"
 #include "rarlhf/rl/advantages.h"
 #include "rarlhf/rl/ppo_stats.h"
 #include "rarlhf/rl/soft_risk.h"
@@ -126,8 +127,17 @@ PPOTrainer::PPOTrainer(Config cfg, std::vector<Prompt> prompts, Policy policy, C
     throw ConfigError("data.train_path: " + std::to_string(n) + " prompts, fewer than ppo.batch_size " +
                       std::to_string(cfg_.ppo.batch_size) + "; add prompts or lower ppo.batch_size");
   }
-  for (auto& p : ref_->parameters()) p.set_requires_grad(false);
-  ref_->eval();
+  if (ref_) {
+    for (auto& p : ref_->parameters()) p.set_requires_grad(false);
+    ref_->eval();
+  } else if (!policy_.lm->lora()) {
+    throw Error("PPOTrainer: no reference model (only a LoRA policy may be its own reference)");
+  }
+  if (const auto& lora = policy_.lm->lora(); lora && lora->settings().dropout > 0 && !cfg_.ppo.dropout) {
+    throw ConfigError("lora.dropout: " + std::to_string(lora->settings().dropout) +
+                      " applies in training mode only, and train runs the policy in eval mode unless ppo.dropout=true "
+                      "(as TRL v0.7 does); set ppo.dropout=true or lora.dropout=0");
+  }
   if (cfg_.ppo.dropout) {
     // TRL v0.7 never puts the policy in eval mode: rollouts, the old log-probs and the updates all
     // run with dropout (the value head's 0.1 is TRL ValueHead's summary_dropout_prob default).
@@ -136,7 +146,7 @@ PPOTrainer::PPOTrainer(Config cfg, std::vector<Prompt> prompts, Policy policy, C
   }
   policy_.lm->train(cfg_.ppo.dropout);
   policy_.value_head->train(cfg_.ppo.dropout);
-  std::vector<at::Tensor> params = policy_.lm->parameters();
+  std::vector<at::Tensor> params = lm_trainable_parameters(policy_);
   for (auto& p : policy_.value_head->parameters()) params.push_back(p);
   optimizer_ = std::make_unique<FusedAdam>(params, torch::optim::AdamOptions(cfg_.ppo.learning_rate));
 }
@@ -275,7 +285,13 @@ void PPOTrainer::forward_old(RolloutBatch& batch) {
     const int64_t len = std::min(chunk, episodes - s);
     const at::Tensor ids = batch.ids.narrow(0, s, len), attn = batch.attention_mask.narrow(0, s, len);
     ResponseForward policy = forward_response(policy_.lm, &policy_.value_head, ids, attn, batch.prompt_len, false, custom);
-    ResponseForward ref = forward_response(ref_, nullptr, ids, attn, batch.prompt_len, false, custom);
+    ResponseForward ref;
+    if (ref_) {
+      ref = forward_response(ref_, nullptr, ids, attn, batch.prompt_len, false, custom);
+    } else {
+      ScopedAdapters as_reference(*policy_.lm, ref_adapters_);
+      ref = forward_response(policy_.lm, nullptr, ids, attn, batch.prompt_len, false, custom);
+    }
     logprobs.push_back(policy.logprobs);
     values.push_back(policy.values);
     ref_logprobs.push_back(ref.logprobs);
@@ -437,9 +453,13 @@ bool PPOTrainer::resume() {
   expect_same_setting(state, dir, "num_prompts", static_cast<int64_t>(prompts_.size()), "the number of prompts");
   const int64_t iteration = state_int(state, dir, "iteration", 0, total_iterations());
   const double beta = state_double(state, dir, "beta");
-  Policy saved = load_policy(dir + "/policy", cfg_.model.dtype, device_);
-  copy_parameters(policy_.lm->parameters(), saved.lm->parameters(), dir + "/policy");
-  copy_parameters(policy_.value_head->parameters(), saved.value_head->parameters(), dir + "/policy (value head)");
+  if (policy_.lm->lora()) {
+    load_adapter_checkpoint(policy_, dir + "/policy");
+  } else {
+    Policy saved = load_policy(dir + "/policy", cfg_.model.dtype, device_);
+    copy_parameters(policy_.lm->parameters(), saved.lm->parameters(), dir + "/policy");
+    copy_parameters(policy_.value_head->parameters(), saved.value_head->parameters(), dir + "/policy (value head)");
+  }
   load_optimizer(*optimizer_, dir + "/optimizer.pt");
   kl_.set_value(beta);
   iteration_ = iteration;
@@ -449,7 +469,7 @@ bool PPOTrainer::resume() {
 
 bool PPOTrainer::train() {
   // Identical replicas from here on: rank 0's weights (a fresh value head is random per process).
-  std::vector<at::Tensor> params = policy_.lm->parameters();
+  std::vector<at::Tensor> params = lm_trainable_parameters(policy_);
   for (auto& p : policy_.value_head->parameters()) params.push_back(p);
   dist::broadcast_parameters(*comm_, params);
   std::unique_ptr<MetricsWriter> metrics;

@@ -15,6 +15,7 @@
 #include "rarlhf/common/random.h"
 #include "rarlhf/io/checkpoint.h"
 #include "rarlhf/kernels/ops.h"
+#include "rarlhf/model/lora.h"
 #include "rarlhf/train/fused_adam.h"
 #include "rarlhf/train/run_loop.h"
 
@@ -123,7 +124,7 @@ SftTrainer::SftTrainer(Config cfg, std::vector<std::vector<int64_t>> train_windo
       comm_(std::make_shared<dist::Communicator>()) {
   if (train_.empty()) throw ConfigError("data.train_path: no training text left after filtering");
   optimizer_ = std::make_unique<FusedAdamW>(
-      policy_.lm->parameters(),
+      lm_trainable_parameters(policy_),
       torch::optim::AdamWOptions(cfg_.sft.learning_rate).weight_decay(cfg_.sft.weight_decay));
   const double p = cfg_.sft.dropout;
   policy_.lm->set_dropout(p < 0 ? policy_.lm->config_dropout() : DropoutRates{p, p, p}, "sft.dropout");
@@ -184,8 +185,12 @@ bool SftTrainer::resume() {
   expect_same_setting(state, dir, "batch_size", cfg_.sft.batch_size, "sft.batch_size");
   expect_same_setting(state, dir, "grad_accum", cfg_.sft.grad_accum, "sft.grad_accum");
   const int64_t step = state_int(state, dir, "step", 0, total_steps());
-  Policy saved = load_policy(dir + "/policy", cfg_.model.dtype, device_);
-  copy_parameters(policy_.lm->parameters(), saved.lm->parameters(), dir + "/policy");
+  if (policy_.lm->lora()) {
+    load_adapter_checkpoint(policy_, dir + "/policy");
+  } else {
+    Policy saved = load_policy(dir + "/policy", cfg_.model.dtype, device_);
+    copy_parameters(policy_.lm->parameters(), saved.lm->parameters(), dir + "/policy");
+  }
   load_optimizer(*optimizer_, dir + "/optimizer.pt");
   step_ = step;
   RARLHF_LOG_INFO("sft: resumed from {} at step {}", dir, step_);
@@ -241,7 +246,7 @@ SftTrainer::StepResult SftTrainer::optimizer_step(int64_t step, const std::vecto
     }
     ++n_micro;
   }
-  dist::all_reduce_gradients(*comm_, policy_.lm->parameters());
+  dist::all_reduce_gradients(*comm_, lm_trainable_parameters(policy_));
   StepResult r;
   r.loss = loss_sum / std::max<int64_t>(1, n_micro);
   if (!std::isfinite(r.loss)) {
@@ -249,7 +254,7 @@ SftTrainer::StepResult SftTrainer::optimizer_step(int64_t step, const std::vecto
                 "checkpoint is intact). Try a lower sft.learning_rate");
   }
   if (cfg_.sft.max_grad_norm > 0) {
-    r.grad_norm = torch::nn::utils::clip_grad_norm_(policy_.lm->parameters(), cfg_.sft.max_grad_norm);
+    r.grad_norm = torch::nn::utils::clip_grad_norm_(lm_trainable_parameters(policy_), cfg_.sft.max_grad_norm);
   }
   r.lr = sft_learning_rate(cfg_.sft, step, total_steps());
   static_cast<torch::optim::AdamWOptions&>(optimizer_->param_groups()[0].options()).lr(r.lr);
@@ -260,7 +265,7 @@ SftTrainer::StepResult SftTrainer::optimizer_step(int64_t step, const std::vecto
 bool SftTrainer::train() {
   const int64_t total = total_steps(), spe = steps_per_epoch();
   const int64_t eval_every = cfg_.sft.eval_every > 0 ? cfg_.sft.eval_every : spe;
-  dist::broadcast_parameters(*comm_, policy_.lm->parameters());  // identical replicas
+  dist::broadcast_parameters(*comm_, lm_trainable_parameters(policy_));  // identical replicas
   std::unique_ptr<MetricsWriter> metrics;
   if (comm_->is_main()) {
     // Records are numbered by steps done ("step": k after k steps, 0 = the initial eval): a run

@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "rarlhf/model/gpt2.h"
+#include "rarlhf/model/lora.h"
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/signals.h"
@@ -617,4 +618,108 @@ TEST_F(PpoTrainerTest, RandomSelectionDoesNotRaiseTheWorstDecileAsMuch) {
   // stream). If the selection were ignored (random == lowest) the margin would be 0 and this fails.
   EXPECT_GE(ahead, kTailToySeedsAhead);
   EXPECT_GT(margin_sum / std::size(kTailToySeeds), 1.0);
+}
+
+namespace {
+
+// The policy of `c` with fresh LoRA adapters (r 4, every linear layer), its own KL reference (ref nullptr).
+std::unique_ptr<PPOTrainer> make_lora_trainer(const Config& c, std::shared_ptr<LoraAdaptersImpl> ref_adapters = {}) {
+  BpeTokenizer tok = BpeTokenizer::from_dir(c.model.path);
+  auto ps = prompts(tok);
+  torch::manual_seed(1);
+  Policy policy = load_policy(c.model.path, "float32", torch::kCPU);
+  if (!policy.lm->lora()) {
+    LoraSettings s;
+    s.r = 4;
+    s.alpha = 8;
+    s.target_modules = {"all-linear"};
+    add_lora(policy, s, c.model.path, "lora");
+  }
+  auto t = std::make_unique<PPOTrainer>(c, ps, std::move(policy), CausalLm(nullptr), std::make_unique<CountReward>(),
+                                        tok, torch::kCPU);
+  t->set_reference_adapters(std::move(ref_adapters));
+  return t;
+}
+
+}  // namespace
+
+// LoRA (issue #14): training moves the adapters and the value head and nothing else (the base stays
+// bit-identical), the reference is the base itself (iteration 0's KL is exactly 0: B = 0), the policy
+// written is a PEFT adapter, a stopped and resumed run equals an uninterrupted one, and a run that
+// starts from that adapter has it, frozen, as its reference (KL 0 again at its first iteration).
+TEST_F(PpoTrainerTest, LoraTrainsOnlyTheAdaptersAndResumesExactly) {
+  Config a = tiny_config(root_ + "/lora", model_);
+  a.ppo.total_iterations = 3;
+  a.ppo.learning_rate = 1e-2;
+  Policy base = load_policy(model_, "float32", torch::kCPU);
+  {
+    auto t = make_lora_trainer(a);
+    ASSERT_TRUE(t->train());
+    const Policy& p = t->policy();
+    auto now = p.lm->named_parameters(), orig = base.lm->named_parameters();
+    for (const auto& kv : orig) EXPECT_TRUE(torch::equal(now[kv.key()], kv.value())) << kv.key();
+    double moved = 0;
+    for (const auto& w : p.lm->lora()->named_parameters()) {
+      if (w.key().find("lora_B") != std::string::npos) moved += w.value().abs().sum().item<double>();
+    }
+    EXPECT_GT(moved, 0);
+    EXPECT_FALSE(torch::equal(p.value_head->summary->weight, base.value_head->summary->weight));
+  }
+  EXPECT_TRUE(fs::exists(a.run.out_dir + "/policy/adapter_config.json"));
+  EXPECT_FALSE(fs::exists(a.run.out_dir + "/policy/model.safetensors"));
+  auto ma = read_metrics(a.run.out_dir + "/metrics.jsonl");
+  ASSERT_EQ(ma.size(), 3u);
+  EXPECT_EQ(ma[0]["objective/kl"].get<double>(), 0.0);
+  EXPECT_NE(ma[2]["objective/kl"].get<double>(), 0.0);
+
+  Config b = a;
+  b.run.out_dir = root_ + "/lora-resumed";
+  {
+    auto t = make_lora_trainer(b);
+    g_stop_requested.store(true);
+    EXPECT_FALSE(t->train());
+    g_stop_requested.store(false);
+  }
+  {
+    auto t = make_lora_trainer(b);
+    ASSERT_TRUE(t->resume());
+    ASSERT_TRUE(t->train());
+  }
+  auto mb = read_metrics(b.run.out_dir + "/metrics.jsonl");
+  ASSERT_EQ(mb.size(), 3u);
+  for (size_t i = 0; i < ma.size(); ++i) EXPECT_EQ(ma[i], mb[i]) << "iteration " << i;
+  EXPECT_EQ(read_file(a.run.out_dir + "/policy/adapter_model.safetensors"),
+            read_file(b.run.out_dir + "/policy/adapter_model.safetensors"));
+
+  // Continue from the trained adapter: the reference is that adapter (a frozen copy), not the base.
+  Config c = a;
+  c.model.path = a.run.out_dir + "/policy";
+  c.run.out_dir = root_ + "/lora-continued";
+  c.ppo.total_iterations = 1;
+  Policy start = load_policy(c.model.path, "float32", torch::kCPU);
+  {
+    auto t = make_lora_trainer(c, start.lm->lora()->frozen_copy());
+    ASSERT_TRUE(t->train());
+  }
+  auto mc = read_metrics(c.run.out_dir + "/metrics.jsonl");
+  ASSERT_EQ(mc.size(), 1u);
+  EXPECT_EQ(mc[0]["objective/kl"].get<double>(), 0.0);
+}
+
+TEST_F(PpoTrainerTest, LoraDropoutWithoutTrainModeIsRefused) {
+  Config c = tiny_config(root_ + "/lora-drop", model_);
+  BpeTokenizer tok = BpeTokenizer::from_dir(c.model.path);
+  Policy policy = load_policy(c.model.path, "float32", torch::kCPU);
+  LoraSettings s;
+  s.r = 2;
+  s.dropout = 0.1;
+  add_lora(policy, s, c.model.path, "lora");
+  try {
+    PPOTrainer t(c, prompts(tok), std::move(policy), CausalLm(nullptr), std::make_unique<CountReward>(), tok,
+                 torch::kCPU);
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("lora.dropout: 0.1"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("ppo.dropout=true"), std::string::npos) << e.what();
+  }
 }

@@ -117,6 +117,24 @@ struct ModelConfig {
   }
 };
 
+// LoRA adapters (PEFT names and format) on the policy; r = 0 trains every weight. With LoRA the base
+// stays frozen, sft/train write policy/ as a PEFT adapter (adapter_config.json +
+// adapter_model.safetensors naming the base) and the KL reference is the base with the adapters off.
+struct LoraConfig {
+  int64_t r = 0;
+  double alpha = 8;
+  double dropout = 0;
+  std::vector<std::string> target_modules;
+  bool use_rslora = false;
+  template <class V> void visit_fields(V&& v) {
+    v("r", r, "LoRA rank; 0 = full fine-tuning (PEFT's r)");
+    v("alpha", alpha, "scaling numerator: the update is B A x * alpha / r (PEFT's lora_alpha)");
+    v("dropout", dropout, "dropout on the adapters' input in training mode (PEFT's lora_dropout; train needs ppo.dropout=true)");
+    v("target_modules", target_modules, "PEFT module names (q_proj, v_proj, c_attn, query_key_value, ...) or [\"all-linear\"]; [] = PEFT's default for the family");
+    v("use_rslora", use_rslora, "rank-stabilised scaling alpha / sqrt(r) (PEFT's use_rslora)");
+  }
+};
+
 struct DataConfig {
   std::string format = choice::DataFormat::kJsonl;
   std::string train_path;
@@ -378,6 +396,7 @@ struct Config {
 
   RunConfig run;
   ModelConfig model;
+  LoraConfig lora;
   DataConfig data;
   SftConfig sft;
   PpoConfig ppo;
@@ -396,6 +415,7 @@ struct Config {
   template <class V> void visit_sections(V&& v) {
     v("run", run);
     v("model", model);
+    v("lora", lora);
     v("data", data);
     v("sft", sft);
     v("ppo", ppo);

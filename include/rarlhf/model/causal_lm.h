@@ -58,9 +58,21 @@ struct DropoutRates {
   bool any() const { return embd > 0 || attn > 0 || resid > 0; }
 };
 
+// One linear layer of a family as PEFT names it: its module path in the family's *ForCausalLM
+// ("model.layers.0.self_attn.q_proj", "transformer.h.0.attn.c_attn"), in/out features, and whether
+// the weight is stored [in, out] (HF's Conv1D, GPT-2: PEFT's fan_in_fan_out) rather than [out, in].
+struct LinearSite {
+  std::string name;
+  int64_t in = 0, out = 0;
+  bool conv1d = false;
+  at::Tensor weight;  // the base weight (a handle on the parameter)
+};
+
+class LoraAdaptersImpl;  // rarlhf/model/lora.h
+
 class CausalLmImpl : public torch::nn::Module {
  public:
-  ~CausalLmImpl() override = default;
+  ~CausalLmImpl() override;
 
   // ids [B,T]; attention_mask [B, past+T] (1 = token, 0 = left padding) or undefined = all ones;
   // position_ids [B,T] or undefined = derived from the mask (cumsum - 1, pads clamped to 0,
@@ -94,13 +106,28 @@ class CausalLmImpl : public torch::nn::Module {
   void set_dropout(const DropoutRates& rates, const std::string& field);
   const DropoutRates& dropout() const { return dropout_; }
 
+  // Every linear layer LoRA may adapt (all but the embeddings and the LM head), in forward order.
+  const std::vector<LinearSite>& linear_sites() const { return sites_; }
+  // The LoRA adapters the forward adds (nullptr = none). They are a module of their own, not part of
+  // parameters() / hf_state(): the base weights stay what the checkpoint holds. Attaching checks that
+  // the adapters were built for these sites; see rarlhf/model/lora.h.
+  void set_lora(std::shared_ptr<LoraAdaptersImpl> adapters);
+  const std::shared_ptr<LoraAdaptersImpl>& lora() const { return lora_; }
+
  protected:
   virtual bool applies_dropout() const { return false; }
   // The rates for this forward: the set ones in training mode, none in eval mode.
   DropoutRates active_dropout() const { return is_training() ? dropout_ : DropoutRates{}; }
+  // Families declare each linear layer once (constructor) and pass every output through adapt():
+  // y = W x (+ b) as computed, x the layer's input; returns y plus the LoRA update when an adapter
+  // sits on `site` (PEFT: y + B(A(dropout(x))) * scaling, in the adapter's dtype, cast back to y's).
+  int add_linear_site(std::string name, int64_t in, int64_t out, bool conv1d = false);
+  at::Tensor adapt(int site, const at::Tensor& y, const at::Tensor& x) const;
 
  private:
   DropoutRates dropout_;
+  std::vector<LinearSite> sites_;
+  std::shared_ptr<LoraAdaptersImpl> lora_;
 };
 
 // A holder for any family; a family's own holder (Gpt2, Llama, ...) converts to it.
@@ -146,6 +173,10 @@ struct Policy {
   ValueHead value_head{nullptr};
   std::string dir;
 };
+
+// Copies v_head.summary.{weight,bias} of `tensors` (read from `source`) into `head`; IoErrors name
+// `source` for a missing, mis-shaped, non-float or non-finite tensor.
+void load_value_head_tensors(ValueHeadImpl& head, const TensorMap& tensors, const std::string& source);
 
 // dtype: "float32" | "bfloat16" | "float16" (LM weights; the value head and logits stay float32).
 // Reads config.json (any supported family) + model.safetensors (or a sharded

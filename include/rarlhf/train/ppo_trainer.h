@@ -16,6 +16,7 @@
 #include "rarlhf/data/prompts.h"
 #include "rarlhf/dist/communicator.h"
 #include "rarlhf/model/causal_lm.h"
+#include "rarlhf/model/lora.h"
 #include "rarlhf/reward/reward.h"
 #include "rarlhf/rl/ppo.h"
 #include "rarlhf/text/bpe_tokenizer.h"
@@ -100,6 +101,11 @@ class PPOTrainer {
   // metrics and checkpoints. Without a call the trainer is a world of one.
   void set_communicator(std::shared_ptr<dist::Communicator> comm);
 
+  // A LoRA policy constructed with ref = nullptr is its own KL reference: the same base weights run
+  // with `adapters` (a frozen copy of the adapters it started from; nullptr = none, the plain base)
+  // instead of the adapters being trained. One copy of the base in memory.
+  void set_reference_adapters(std::shared_ptr<LoraAdaptersImpl> adapters) { ref_adapters_ = std::move(adapters); }
+
   // Restores policy, value head, optimiser, beta and the iteration from out_dir/checkpoint.
   // Returns false when there is no checkpoint.
   bool resume();
@@ -138,7 +144,8 @@ class PPOTrainer {
   Config cfg_;
   std::vector<Prompt> prompts_;
   Policy policy_;
-  CausalLm ref_;
+  CausalLm ref_;                                     // nullptr: the policy's base (LoRA)
+  std::shared_ptr<LoraAdaptersImpl> ref_adapters_;  // the adapters the base runs with as the reference
   std::unique_ptr<RewardModel> reward_;
   std::shared_ptr<const Tokenizer> tokenizer_;
   c10::Device device_;
