@@ -21,6 +21,7 @@
 
 #include "rarlhf/common/fs.h"
 #include "rarlhf/dist/communicator.h"
+#include "rarlhf/io/safetensors.h"
 #include "rarlhf/model/gpt2.h"
 #include "support/files.h"
 #include "support/process.h"
@@ -67,17 +68,11 @@ class DistCliTest : public ::testing::Test {
 
 }  // namespace
 
-TEST_F(DistCliTest, LaunchLocalTwoRanksMatchesOneProcess) {
-  if (!dist::c10d_available()) GTEST_SKIP() << "no c10d in this LibTorch";
-  const std::string cfg = write_config(4);
-  ASSERT_EQ(run(train_cmd(cfg, root_ + "/one"), {}, root_ + "/one.log"), 0) << read_file(root_ + "/one.log");
-  std::vector<std::string> two = {kSrc + "/scripts/launch_local.sh", "2"};
-  for (auto& a : train_cmd(cfg, root_ + "/two")) two.push_back(a);
-  ASSERT_EQ(run(two, {{"RARLHF_DIST_TIMEOUT_S", "60"}}, root_ + "/two.log"), 0) << read_file(root_ + "/two.log");
-  auto a = read_metrics(root_ + "/one/metrics.jsonl");
-  auto b = read_metrics(root_ + "/two/metrics.jsonl");
-  ASSERT_EQ(a.size(), 4u);
-  ASSERT_EQ(b.size(), 4u);  // only rank 0 writes metrics
+namespace {
+
+// Every metric of every iteration equal (integers) or within summation-order rounding (the rest).
+void expect_same_metrics(const std::vector<nlohmann::json>& a, const std::vector<nlohmann::json>& b) {
+  ASSERT_EQ(a.size(), b.size());
   for (size_t m = 0; m < a.size(); ++m) {
     for (auto it = a[m].begin(); it != a[m].end(); ++it) {
       ASSERT_TRUE(b[m].contains(it.key())) << it.key();
@@ -89,6 +84,22 @@ TEST_F(DistCliTest, LaunchLocalTwoRanksMatchesOneProcess) {
       }
     }
   }
+}
+
+}  // namespace
+
+TEST_F(DistCliTest, LaunchLocalTwoRanksMatchesOneProcess) {
+  if (!dist::c10d_available()) GTEST_SKIP() << "no c10d in this LibTorch";
+  const std::string cfg = write_config(4);
+  ASSERT_EQ(run(train_cmd(cfg, root_ + "/one"), {}, root_ + "/one.log"), 0) << read_file(root_ + "/one.log");
+  std::vector<std::string> two = {kSrc + "/scripts/launch_local.sh", "2"};
+  for (auto& a : train_cmd(cfg, root_ + "/two")) two.push_back(a);
+  ASSERT_EQ(run(two, {{"RARLHF_DIST_TIMEOUT_S", "60"}}, root_ + "/two.log"), 0) << read_file(root_ + "/two.log");
+  auto a = read_metrics(root_ + "/one/metrics.jsonl");
+  auto b = read_metrics(root_ + "/two/metrics.jsonl");
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), 4u);  // only rank 0 writes metrics
+  expect_same_metrics(a, b);
   EXPECT_LT(a.back()["risk/keep_count"].get<int64_t>(), 16);  // RA-RLHF dropped episodes by then
   EXPECT_TRUE(fs::exists(root_ + "/two/DONE"));
   EXPECT_TRUE(fs::exists(root_ + "/two/policy/model.safetensors"));
@@ -97,6 +108,36 @@ TEST_F(DistCliTest, LaunchLocalTwoRanksMatchesOneProcess) {
   size_t lines = 0;
   for (size_t p = log.find("train: it "); p != std::string::npos; p = log.find("train: it ", p + 1)) ++lines;
   EXPECT_EQ(lines, 4u) << log;
+}
+
+// LoRA (issue #14) over two ranks: the adapters' (and value head's) gradients are what is summed, and
+// two ranks train the same adapters as one process.
+TEST_F(DistCliTest, LoraOverTwoRanksMatchesOneProcess) {
+  if (!dist::c10d_available()) GTEST_SKIP() << "no c10d in this LibTorch";
+  const std::string cfg = write_config(3);
+  auto cmd = [&](const std::string& out) {
+    auto c = train_cmd(cfg, out);
+    for (const char* s : {"lora.r=4", "lora.alpha=16", "lora.target_modules=[\"c_attn\",\"c_fc\"]"}) {
+      c.push_back("--set");
+      c.push_back(s);
+    }
+    return c;
+  };
+  ASSERT_EQ(run(cmd(root_ + "/one"), {}, root_ + "/one.log"), 0) << read_file(root_ + "/one.log");
+  std::vector<std::string> two = {kSrc + "/scripts/launch_local.sh", "2"};
+  for (auto& a : cmd(root_ + "/two")) two.push_back(a);
+  ASSERT_EQ(run(two, {{"RARLHF_DIST_TIMEOUT_S", "60"}}, root_ + "/two.log"), 0) << read_file(root_ + "/two.log");
+  auto a = read_metrics(root_ + "/one/metrics.jsonl");
+  auto b = read_metrics(root_ + "/two/metrics.jsonl");
+  ASSERT_EQ(a.size(), 3u);
+  expect_same_metrics(a, b);
+  EXPECT_EQ(a[0]["objective/kl"].get<double>(), 0.0);  // the reference is the base: B = 0 at the start
+  ASSERT_TRUE(fs::exists(root_ + "/two/policy/adapter_config.json"));
+  EXPECT_FALSE(fs::exists(root_ + "/two/policy/model.safetensors"));
+  const auto ta = load_safetensors(root_ + "/one/policy/adapter_model.safetensors");
+  const auto tb = load_safetensors(root_ + "/two/policy/adapter_model.safetensors");
+  ASSERT_EQ(ta.size(), 8u);  // A and B on c_attn and c_fc of 2 layers
+  for (const auto& [k, t] : ta) EXPECT_LT((t - tb.at(k)).abs().max().item<double>(), 1e-4) << k;
 }
 
 TEST_F(DistCliTest, KilledRankMakesThePeerFailWithAnError) {
