@@ -4,13 +4,17 @@
 #
 #   scripts/download_assets.sh [--dry-run] [--only LIST] [DEST]      (DEST default: ./assets-full)
 #     --dry-run   print what would be fetched and where; download nothing
-#     --only      comma-separated subset of: gpt2,distilbert-imdb,toxic-bert,imdb,jigsaw,rtp
-#   env: HF_TOKEN (optional Hugging Face token), HF_ENDPOINT (default https://huggingface.co)
+#     --only      comma-separated subset of: gpt2,distilbert-imdb,toxic-bert,imdb,jigsaw,rtp,gpt-j
+#                 (gpt-j, 12 GB, is fetched only when named)
+#   env: HF_TOKEN (optional Hugging Face token), HF_ENDPOINT (default https://huggingface.co),
+#        RARLHF_GPTJ_REPO (default ybelkada/gpt-j-6b-sharded-bf16, the repo the paper's GPT-J run loads)
 #
 # Layout written under DEST (each step is skipped when its files are already there):
 #   models/gpt2/              policy: config.json, model.safetensors, vocab.json, merges.txt, tokenizer*.json
 #   models/distilbert-imdb/   IMDB reward (lvwerra/distilbert-imdb; reward = logit 1)
 #   models/toxic-bert/        Jigsaw/RTP reward (unitary/toxic-bert; reward = -logit 0)
+#   models/gpt-j-6b/          the paper's GPT-J policy (ybelkada/gpt-j-6b-sharded-bf16, bf16 shards +
+#                             model.safetensors.index.json; configs/paper/imdb-gptj/)
 #   data/aclImdb/{train,test}/{pos,neg}/*.txt     data.format=imdb_dir   (Maas et al. 2011)
 #   data/jigsaw/{train,test,test_labels}.csv      data.format=jigsaw_csv (Kaggle; needs a login)
 #   data/rtp/prompts.jsonl                        data.format=rtp_jsonl  (allenai/real-toxicity-prompts)
@@ -35,6 +39,7 @@ IMDB_URL="https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_MD5="7c2ac02c03563afcf9b574c7e56c153a"  # aclImdb_v1.tar.gz as published (also pinned by torchtext/paddle)
 JIGSAW_COMPETITION="jigsaw-toxic-comment-classification-challenge"
 ALL_ASSETS="gpt2,distilbert-imdb,toxic-bert,imdb,jigsaw,rtp"
+KNOWN_ASSETS="$ALL_ASSETS,gpt-j"
 
 DRY_RUN=0
 ONLY="$ALL_ASSETS"
@@ -52,7 +57,7 @@ usage() {
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY_RUN=1 ;;
-    --only) [ $# -ge 2 ] || die "--only needs a list ($ALL_ASSETS)"; ONLY="$2"; shift ;;
+    --only) [ $# -ge 2 ] || die "--only needs a list ($KNOWN_ASSETS)"; ONLY="$2"; shift ;;
     --only=*) ONLY="${1#--only=}" ;;
     -h|--help) usage; exit 0 ;;
     -*) die "unknown option '$1'; see --help" ;;
@@ -64,9 +69,9 @@ DEST="${DEST:-./assets-full}"
 
 IFS=',' read -r -a WANTED <<< "$ONLY"
 for w in "${WANTED[@]}"; do
-  case ",$ALL_ASSETS," in
+  case ",$KNOWN_ASSETS," in
     *",$w,"*) ;;
-    *) die "--only: unknown asset '$w'; choose from $ALL_ASSETS" ;;
+    *) die "--only: unknown asset '$w'; choose from $KNOWN_ASSETS" ;;
   esac
 done
 wanted() { case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
@@ -143,13 +148,15 @@ get_model() {  # get_model NAME REPO "REQUIRED FILES" "OPTIONAL FILES" "SAFETENS
   done
   if [ "$DRY_RUN" -eq 1 ]; then
     hf_file "$repo" "${revisions%% *}" model.safetensors "$dir"
-    echo "    (if missing: model.safetensors from revisions '$revisions', then pytorch_model.bin converted locally)"
+    echo "    (if missing: model.safetensors from revisions '$revisions', else model.safetensors.index.json + the shards it names, else pytorch_model.bin or its .bin shards converted locally)"
     return 0
   fi
   ok=0
   for rev in $revisions; do
     if hf_file "$repo" "$rev" model.safetensors "$dir"; then ok=1; break; fi
+    if get_shards "$repo" "$rev" "$dir"; then ok=1; break; fi
   done
+  if [ "$ok" -eq 0 ] && get_bin_shards "$repo" "$dir"; then ok=1; fi
   if [ "$ok" -eq 0 ]; then
     say "$repo: no model.safetensors; converting pytorch_model.bin locally"
     if hf_file "$repo" main pytorch_model.bin "$dir" && convert_bin "$dir"; then
@@ -157,6 +164,56 @@ get_model() {  # get_model NAME REPO "REQUIRED FILES" "OPTIONAL FILES" "SAFETENS
     fi
   fi
   [ "$ok" -eq 1 ] || FAILED+=("$repo: model.safetensors")
+}
+
+# The shard names an index's weight_map lists, one per line.
+index_shards() {  # index_shards INDEX.json
+  grep -o '"[^"]*\.\(safetensors\|bin\)"' "$1" | tr -d '"' | sort -u
+}
+
+# A sharded safetensors checkpoint: model.safetensors.index.json and every shard it names.
+get_shards() {  # get_shards REPO REVISION DIR
+  local repo="$1" rev="$2" dir="$3" shard
+  hf_file "$repo" "$rev" model.safetensors.index.json "$dir" || return 1
+  if [ "$DRY_RUN" -eq 1 ]; then
+    echo "    (then every shard model.safetensors.index.json names)"
+    return 0
+  fi
+  for shard in $(index_shards "$dir/model.safetensors.index.json"); do
+    hf_file "$repo" "$rev" "$shard" "$dir" || { FAILED+=("$repo: $shard"); return 0; }
+  done
+}
+
+# Sharded pytorch_model-*.bin: fetched, each converted to safetensors, and an index written for them.
+get_bin_shards() {  # get_bin_shards REPO DIR
+  local repo="$1" dir="$2" shard
+  [ "$DRY_RUN" -eq 1 ] && return 1
+  hf_file "$repo" main pytorch_model.bin.index.json "$dir" || return 1
+  if ! python3 -c 'import torch, safetensors' >/dev/null 2>&1; then
+    MANUAL+=("convert the pytorch_model-*.bin shards in $dir: pip install torch safetensors, then re-run")
+    return 0
+  fi
+  for shard in $(index_shards "$dir/pytorch_model.bin.index.json"); do
+    hf_file "$repo" main "$shard" "$dir" || { FAILED+=("$repo: $shard"); return 0; }
+  done
+  python3 - "$dir" <<'PY' || { FAILED+=("$repo: converting the .bin shards"); return 0; }
+import json, os, sys, torch
+from safetensors.torch import save_file
+d = sys.argv[1]
+index = json.load(open(os.path.join(d, "pytorch_model.bin.index.json")))
+renamed = {}
+for shard in sorted(set(index["weight_map"].values())):
+    out = shard.replace("pytorch_model", "model").replace(".bin", ".safetensors")
+    state = torch.load(os.path.join(d, shard), map_location="cpu", weights_only=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, os.path.join(d, out + ".part"), metadata={"format": "pt"})
+    os.replace(os.path.join(d, out + ".part"), os.path.join(d, out))
+    renamed[shard] = out
+index["weight_map"] = {k: renamed[v] for k, v in index["weight_map"].items()}
+with open(os.path.join(d, "model.safetensors.index.json.part"), "w") as f:
+    json.dump(index, f, indent=2)
+os.replace(os.path.join(d, "model.safetensors.index.json.part"), os.path.join(d, "model.safetensors.index.json"))
+PY
+  say "converted the .bin shards in $dir to safetensors"
 }
 
 # pytorch_model.bin -> model.safetensors (weights_only load: no pickle code runs).
@@ -268,6 +325,7 @@ if wanted distilbert-imdb; then
   get_model distilbert-imdb lvwerra/distilbert-imdb "config.json" "$BERT_TOK" "main refs/pr/5"
 fi
 if wanted toxic-bert; then get_model toxic-bert unitary/toxic-bert "config.json" "$BERT_TOK" "main"; fi
+if wanted gpt-j; then get_model gpt-j-6b "${RARLHF_GPTJ_REPO:-ybelkada/gpt-j-6b-sharded-bf16}" "config.json" "$GPT2_TOK" "main"; fi
 if wanted imdb; then get_imdb; fi
 if wanted jigsaw; then get_jigsaw; fi
 if wanted rtp; then get_rtp; fi

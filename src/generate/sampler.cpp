@@ -32,6 +32,7 @@ at::Tensor filter_logits(const at::Tensor& logits, const GenerateConfig& cfg, co
     }
   }
   const int64_t V = x.size(1);
+  if (cfg.vocab_limit > 0 && cfg.vocab_limit < V) x.narrow(1, cfg.vocab_limit, V - cfg.vocab_limit).fill_(neg_inf);
   if (cfg.top_k > 0 && cfg.top_k < V) {
     auto kth = std::get<0>(x.topk(cfg.top_k, 1)).narrow(1, cfg.top_k - 1, 1);  // [B, 1]
     x.masked_fill_(x < kth, neg_inf);

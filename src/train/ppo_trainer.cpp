@@ -130,6 +130,15 @@ PPOTrainer::PPOTrainer(Config cfg, std::vector<Prompt> prompts, Policy policy, C
   if (ref_) {
     for (auto& p : ref_->parameters()) p.set_requires_grad(false);
     ref_->eval();
+    // A reference of another architecture shares the tokenizer but may have fewer embedding rows
+    // (the paper's GPT-2 reference for GPT-J, whose matrix is padded to 50,400): the policy then never
+    // samples an id the reference cannot score.
+    const int64_t v_ref = ref_->config().vocab_size, v_policy = policy_.lm->config().vocab_size;
+    if (v_ref < v_policy) {
+      cfg_.generate.vocab_limit = v_ref;
+      RARLHF_LOG_INFO("train: the reference has {} token ids, the policy {}: ids {}..{} are not sampled", v_ref,
+                      v_policy, v_ref, v_policy - 1);
+    }
   } else if (!policy_.lm->lora()) {
     throw Error("PPOTrainer: no reference model (only a LoRA policy may be its own reference)");
   }

@@ -172,6 +172,13 @@ TEST(Generate, ProcessLogitsHandWorked) {
   c.top_p = 1.0;
   c.temperature = 2.0;
   EXPECT_TRUE(torch::equal(process_logits(logits, c, 3, true), torch::tensor({{0.5f, 1.0f, 1.5f, -inf}})));
+  // A reference with fewer ids (vocab_limit 2): ids 2 and 3 are never drawn, top-p renormalises over
+  // the rest (softmax of 1, 2 = .269 .731: top_p 0.5 keeps id 1 alone).
+  c.temperature = 1.0;
+  c.vocab_limit = 2;
+  EXPECT_TRUE(torch::equal(process_logits(logits, c, 0, false), torch::tensor({{1.0f, 2.0f, -inf, -inf}})));
+  c.top_p = 0.5;
+  EXPECT_TRUE(torch::equal(process_logits(logits, c, 0, false), torch::tensor({{-inf, 2.0f, -inf, -inf}})));
 }
 
 TEST(Generate, BadInputsAreConfigErrors) {

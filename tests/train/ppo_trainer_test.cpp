@@ -723,3 +723,21 @@ TEST_F(PpoTrainerTest, LoraDropoutWithoutTrainModeIsRefused) {
     EXPECT_NE(std::string(e.what()).find("ppo.dropout=true"), std::string::npos) << e.what();
   }
 }
+
+// A reference with fewer token ids than the policy (the paper's GPT-2 reference for GPT-J, whose
+// embedding is padded to 50,400 rows): the policy never samples an id the reference cannot score.
+// Here 3 of the policy's 24 ids are outside the 21-id reference; a random policy would draw them
+// in almost every batch of 16 x 6 tokens.
+TEST_F(PpoTrainerTest, AReferenceWithFewerIdsIsNeverAskedToScoreThem) {
+  rarlhf::testing::TinyGpt2 spec;
+  spec.vocab_size = 24;
+  spec.seed = 5;
+  const std::string big = rarlhf::testing::write_tiny_gpt2(root_ + "/policy24", spec);
+  Config c = tiny_config(root_ + "/vocab", big);
+  c.ppo.total_iterations = 2;
+  BpeTokenizer tok = BpeTokenizer::from_dir(model_);
+  Policy policy = load_policy(big, "float32", torch::kCPU);
+  CausalLm ref = load_policy(model_, "float32", torch::kCPU).lm;  // 21 ids
+  PPOTrainer t(c, prompts(tok), std::move(policy), std::move(ref), std::make_unique<CountReward>(), tok, torch::kCPU);
+  for (int64_t m = 0; m < 2; ++m) EXPECT_NO_THROW(t.step(m)) << "iteration " << m;
+}

@@ -277,6 +277,9 @@ struct GenerateConfig {
   double top_p = 1.0;
   bool greedy = false;
   int64_t batch_size = 32;
+  // Not a setting: set by the trainer when the KL reference has a smaller vocabulary than the policy
+  // (GPT-J's 50,400 rows against GPT-2's 50,257): ids >= this are never sampled. 0 = no limit.
+  int64_t vocab_limit = 0;
   template <class V> void visit_fields(V&& v) {
     v("max_new_tokens", max_new_tokens, "response length (IMDB 48, Jigsaw/RTP 32)");
     v("min_new_tokens", min_new_tokens, "EOS suppressed before this many tokens (paper: = max)");
