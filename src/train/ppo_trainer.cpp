@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -36,21 +37,27 @@ enum Stream : uint64_t { kShuffle = 1, kSample = 2, kMinibatch = 3, kDropout = 9
 double item(const at::Tensor& t) { return t.defined() ? t.to(at::kDouble).item<double>() : 0.0; }
 
 // Wall time of each stage of an iteration, in order.
+// Wall-clock seconds and peak memory (MiB) of each stage of an iteration.
 class StageClock {
  public:
+  explicit StageClock(c10::Device device) : device_(device) { reset_device_peak(device_); }
   void lap(const char* stage) {
     const auto now = std::chrono::steady_clock::now();
     seconds_.emplace_back(stage, std::chrono::duration<double>(now - last_).count());
+    peak_mib_.emplace_back(stage, static_cast<double>(device_peak_bytes(device_)) / (1 << 20));
+    reset_device_peak(device_);
     last_ = now;
   }
   std::vector<std::pair<std::string, double>> finish() {
     seconds_.emplace_back("total", std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
     return std::move(seconds_);
   }
+  std::vector<std::pair<std::string, double>> peaks() { return std::move(peak_mib_); }
 
  private:
+  c10::Device device_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_ = start_;
-  std::vector<std::pair<std::string, double>> seconds_;
+  std::vector<std::pair<std::string, double>> seconds_, peak_mib_;
 };
 
 struct ResponseForward {
@@ -107,6 +114,12 @@ nlohmann::json IterationResult::record() const {
       {"env/response_length", response_length}};
   if (world_size > 1) rec["dist/world_size"] = world_size;
   for (const auto& [stage, s] : seconds) rec["time/" + stage] = s;
+  double peak = 0;
+  for (const auto& [stage, mib] : peak_mib) {
+    rec["mem/" + stage + "_peak_mib"] = mib;
+    peak = std::max(peak, mib);
+  }
+  if (!peak_mib.empty()) rec["mem/peak_mib"] = peak;
   return rec;
 }
 
@@ -155,9 +168,12 @@ PPOTrainer::PPOTrainer(Config cfg, std::vector<Prompt> prompts, Policy policy, C
   }
   policy_.lm->train(cfg_.ppo.dropout);
   policy_.value_head->train(cfg_.ppo.dropout);
+  refuse_float16_training(*policy_.lm);
   std::vector<at::Tensor> params = lm_trainable_parameters(policy_);
   for (auto& p : policy_.value_head->parameters()) params.push_back(p);
-  optimizer_ = std::make_unique<FusedAdam>(params, torch::optim::AdamOptions(cfg_.ppo.learning_rate));
+  masters_ = std::make_unique<MasterWeights>(params);
+  if (masters_->any()) RARLHF_LOG_INFO("train: {} weight tensors in bfloat16, stepped as fp32 masters", masters_->count());
+  optimizer_ = std::make_unique<FusedAdam>(masters_->optimizer_params(), torch::optim::AdamOptions(cfg_.ppo.learning_rate));
 }
 
 PPOTrainer::~PPOTrainer() = default;
@@ -178,7 +194,7 @@ int64_t PPOTrainer::total_iterations() const {
 }
 
 IterationResult PPOTrainer::step(int64_t m) {
-  StageClock clock;
+  StageClock clock(device_);
   const double beta = kl_.value();
   // ppo.dropout: masks from a per-iteration seed, so a resumed run draws what an uninterrupted one would.
   if (cfg_.ppo.dropout) torch::manual_seed(derive_seed(cfg_.run.seed, m, kDropout));
@@ -207,6 +223,7 @@ IterationResult PPOTrainer::step(int64_t m) {
   IterationResult result = update_kl(batch, selection, beta);
   result.ppo = ppo;
   result.seconds = clock.finish();
+  result.peak_mib = clock.peaks();
   return result;
 }
 
@@ -374,6 +391,7 @@ bool PPOTrainer::ppo_minibatch(const RolloutBatch& batch, const EpisodeSelection
     (comm_->distributed() ? out.loss * (my_tokens / minibatch_tokens) : out.loss).backward();
     sums = WeightedLossStats(out.stats, item(out.loss), my_tokens);
   }
+  masters_->gradients_to_masters();
   auto& params = optimizer_->param_groups()[0].params();
   dist::all_reduce_gradients(*comm_, params, &sums.sums());
   const PpoLossStats mean = sums.mean_stats(minibatch_tokens);
@@ -382,6 +400,7 @@ bool PPOTrainer::ppo_minibatch(const RolloutBatch& batch, const EpisodeSelection
     // skipping batch" multiplies the loss by 0 and still steps the optimiser: zero gradients, so
     // Adam's moments decay, its step count advances and the momentum still moves the weights.
     step_with_zero_gradients(*optimizer_);
+    masters_->masters_to_params();
     ++stats.skipped;
     return false;
   }
@@ -392,6 +411,7 @@ bool PPOTrainer::ppo_minibatch(const RolloutBatch& batch, const EpisodeSelection
   }
   if (cfg_.ppo.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(params, cfg_.ppo.max_grad_norm);
   optimizer_->step();
+  masters_->masters_to_params();
   ++stats.updates;
   accumulate(stats.mean, mean);
   return true;
@@ -441,6 +461,7 @@ void PPOTrainer::save_checkpoint() {
 void PPOTrainer::save_checkpoint_files(const std::string& dir) {
   save_policy(policy_, dir + "/policy", cfg_.tokenizer_dir());
   save_optimizer(*optimizer_, dir + "/optimizer.pt");
+  if (masters_->any()) save_safetensors(dir + "/master_weights.safetensors", masters_->named_masters());
   const nlohmann::json state = {
       {"iteration", iteration_},
       {"beta", kl_.value()},
@@ -469,6 +490,7 @@ bool PPOTrainer::resume() {
     copy_parameters(policy_.lm->parameters(), saved.lm->parameters(), dir + "/policy");
     copy_parameters(policy_.value_head->parameters(), saved.value_head->parameters(), dir + "/policy (value head)");
   }
+  load_master_weights(*masters_, dir);
   load_optimizer(*optimizer_, dir + "/optimizer.pt");
   kl_.set_value(beta);
   iteration_ = iteration;
@@ -478,9 +500,9 @@ bool PPOTrainer::resume() {
 
 bool PPOTrainer::train() {
   // Identical replicas from here on: rank 0's weights (a fresh value head is random per process).
-  std::vector<at::Tensor> params = lm_trainable_parameters(policy_);
-  for (auto& p : policy_.value_head->parameters()) params.push_back(p);
-  dist::broadcast_parameters(*comm_, params);
+  // (The masters: a resumed bf16 run's fp32 masters are finer than the weights they round to.)
+  dist::broadcast_parameters(*comm_, masters_->optimizer_params());
+  masters_->masters_to_params();
   std::unique_ptr<MetricsWriter> metrics;
   if (comm_->is_main()) {
     metrics = std::make_unique<MetricsWriter>(cfg_.run.out_dir + "/metrics.jsonl", iteration_, "iteration",

@@ -14,7 +14,40 @@
 #include "rarlhf/common/log.h"
 #include "rarlhf/common/signals.h"
 
+#include "rarlhf/common/memory.h"
+#if RARLHF_CUDA_KERNELS && __has_include(<c10/cuda/CUDACachingAllocator.h>)
+#include <c10/cuda/CUDACachingAllocator.h>
+#define RARLHF_CUDA_MEMORY 1
+#else
+#define RARLHF_CUDA_MEMORY 0
+#endif
+
 namespace rarlhf {
+
+// Peak memory of the device that holds the model since the last reset: the CUDA caching
+// allocator's peak of allocated bytes on a GPU, else this process's peak resident set (VmHWM).
+int64_t device_peak_bytes(const c10::Device& device) {
+#if RARLHF_CUDA_MEMORY
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    return stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak;
+  }
+#endif
+  (void)device;
+  return peak_rss_bytes();
+}
+
+void reset_device_peak(const c10::Device& device) {
+#if RARLHF_CUDA_MEMORY
+  if (device.is_cuda()) {
+    c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+    return;
+  }
+#endif
+  (void)device;
+  reset_peak_rss();
+}
+
 namespace {
 
 std::string format_duration(double s) {
@@ -66,6 +99,23 @@ bool run_training_loop(const Config& cfg, dist::Communicator& comm, const Traini
   }
   comm.barrier();
   return true;
+}
+
+void refuse_float16_training(const CausalLmImpl& lm) {
+  if (lm.dtype() == at::kHalf) {
+    throw ConfigError("model.dtype: float16 training needs loss scaling, which rarlhf does not do; train in bfloat16 "
+                      "(fp32 master weights) or float32 (float16 is fine for generate, eval and score)");
+  }
+}
+
+void load_master_weights(MasterWeights& masters, const std::string& dir) {
+  const std::string path = dir + "/master_weights.safetensors";
+  if (!masters.any()) return;
+  if (!file_exists(path)) {
+    throw IoError(path + ": missing; this run keeps fp32 master weights (model.dtype=bfloat16) and the checkpoint "
+                  "was written without them: resume with the model.dtype it was written with");
+  }
+  masters.load_masters(load_safetensors(path), path);
 }
 
 void copy_parameters(const std::vector<at::Tensor>& dst, const std::vector<at::Tensor>& src, const std::string& what) {

@@ -123,8 +123,11 @@ SftTrainer::SftTrainer(Config cfg, std::vector<std::vector<int64_t>> train_windo
       tokenizer_dir_(std::move(tokenizer_dir)),
       comm_(std::make_shared<dist::Communicator>()) {
   if (train_.empty()) throw ConfigError("data.train_path: no training text left after filtering");
+  refuse_float16_training(*policy_.lm);
+  masters_ = std::make_unique<MasterWeights>(lm_trainable_parameters(policy_));
+  if (masters_->any()) RARLHF_LOG_INFO("sft: {} weight tensors in bfloat16, stepped as fp32 masters", masters_->count());
   optimizer_ = std::make_unique<FusedAdamW>(
-      lm_trainable_parameters(policy_),
+      masters_->optimizer_params(),
       torch::optim::AdamWOptions(cfg_.sft.learning_rate).weight_decay(cfg_.sft.weight_decay));
   const double p = cfg_.sft.dropout;
   policy_.lm->set_dropout(p < 0 ? policy_.lm->config_dropout() : DropoutRates{p, p, p}, "sft.dropout");
@@ -168,6 +171,7 @@ void SftTrainer::save_checkpoint() {
     write_checkpoint(cfg_.run.out_dir, [this](const std::string& dir) {
       save_policy(policy_, dir + "/policy", tokenizer_dir_);
       save_optimizer(*optimizer_, dir + "/optimizer.pt");
+      if (masters_->any()) save_safetensors(dir + "/master_weights.safetensors", masters_->named_masters());
       const nlohmann::json state = {{"step", step_}, {"seed", cfg_.run.seed}, {"windows", train_.size()},
                                     {"batch_size", cfg_.sft.batch_size}, {"grad_accum", cfg_.sft.grad_accum}};
       write_file_atomic(dir + "/trainer_state.json", state.dump(2) + "\n");
@@ -191,6 +195,7 @@ bool SftTrainer::resume() {
     Policy saved = load_policy(dir + "/policy", cfg_.model.dtype, device_);
     copy_parameters(policy_.lm->parameters(), saved.lm->parameters(), dir + "/policy");
   }
+  load_master_weights(*masters_, dir);
   load_optimizer(*optimizer_, dir + "/optimizer.pt");
   step_ = step;
   RARLHF_LOG_INFO("sft: resumed from {} at step {}", dir, step_);
@@ -246,7 +251,8 @@ SftTrainer::StepResult SftTrainer::optimizer_step(int64_t step, const std::vecto
     }
     ++n_micro;
   }
-  dist::all_reduce_gradients(*comm_, lm_trainable_parameters(policy_));
+  masters_->gradients_to_masters();
+  dist::all_reduce_gradients(*comm_, masters_->optimizer_params());
   StepResult r;
   r.loss = loss_sum / std::max<int64_t>(1, n_micro);
   if (!std::isfinite(r.loss)) {
@@ -254,18 +260,21 @@ SftTrainer::StepResult SftTrainer::optimizer_step(int64_t step, const std::vecto
                 "checkpoint is intact). Try a lower sft.learning_rate");
   }
   if (cfg_.sft.max_grad_norm > 0) {
-    r.grad_norm = torch::nn::utils::clip_grad_norm_(lm_trainable_parameters(policy_), cfg_.sft.max_grad_norm);
+    r.grad_norm = torch::nn::utils::clip_grad_norm_(masters_->optimizer_params(), cfg_.sft.max_grad_norm);
   }
   r.lr = sft_learning_rate(cfg_.sft, step, total_steps());
   static_cast<torch::optim::AdamWOptions&>(optimizer_->param_groups()[0].options()).lr(r.lr);
   optimizer_->step();
+  masters_->masters_to_params();
   return r;
 }
 
 bool SftTrainer::train() {
   const int64_t total = total_steps(), spe = steps_per_epoch();
   const int64_t eval_every = cfg_.sft.eval_every > 0 ? cfg_.sft.eval_every : spe;
-  dist::broadcast_parameters(*comm_, lm_trainable_parameters(policy_));  // identical replicas
+  // Identical replicas: rank 0's trained weights (its fp32 masters, finer than the bf16 weights).
+  dist::broadcast_parameters(*comm_, masters_->optimizer_params());
+  masters_->masters_to_params();
   std::unique_ptr<MetricsWriter> metrics;
   if (comm_->is_main()) {
     // Records are numbered by steps done ("step": k after k steps, 0 = the initial eval): a run
@@ -289,10 +298,12 @@ bool SftTrainer::train() {
   loop.run_unit = [&](int64_t step) {
     const int64_t epoch = step / spe;
     if (epoch != cached_epoch) order = epoch_order(epoch), cached_epoch = epoch;
+    reset_device_peak(device_);
     const StepResult res = optimizer_step(step, order);
     const double train_loss = res.loss;
     step_ = step + 1;
-    nlohmann::json rec = {{"step", step_}, {"epoch", epoch}, {"loss/train", train_loss}, {"lr", res.lr}};
+    nlohmann::json rec = {{"step", step_}, {"epoch", epoch}, {"loss/train", train_loss}, {"lr", res.lr},
+                          {"mem/peak_mib", static_cast<double>(device_peak_bytes(device_)) / (1 << 20)}};
     if (cfg_.sft.max_grad_norm > 0) rec["grad_norm"] = res.grad_norm;
     const bool eval = step_ % eval_every == 0 || step_ == total;
     if (eval) rec["loss/eval"] = eval_loss();

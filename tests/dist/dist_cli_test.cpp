@@ -46,7 +46,7 @@ using rarlhf::testing::wait_lines;
 
 // Without the wall-clock and the world-size-dependent keys.
 std::vector<nlohmann::json> read_metrics(const std::string& path) {
-  return rarlhf::testing::read_jsonl(path, {"time/", "dist/"});
+  return rarlhf::testing::read_jsonl(path, {"time/", "dist/", "mem/"});
 }
 
 class DistCliTest : public ::testing::Test {

@@ -88,7 +88,7 @@ void run_steps(PPOTrainer& t, Trace& tr) {
   for (int64_t m = 0; m < t.total_iterations(); ++m) {
     const IterationResult result = t.step(m);
     nlohmann::json r = result.record();
-    for (auto it = r.begin(); it != r.end();) it = it.key().rfind("time/", 0) == 0 ? r.erase(it) : std::next(it);
+    for (auto it = r.begin(); it != r.end();) it = it.key().rfind("time/", 0) == 0 || it.key().rfind("mem/", 0) == 0 ? r.erase(it) : std::next(it);
     tr.recs.push_back(r);
     tr.keep.push_back(result.keep.clone());
     tr.returns.push_back(result.returns.clone());

@@ -129,8 +129,8 @@ TEST_F(NetnsTest, TwoNodesByHostNameTrainLikeOneProcess) {
   const std::string log0 = read_file(root + "/rank0.log");
   EXPECT_NE(log0.find("over " + nodes_->host(0) + ":" + std::to_string(dist::slurm_master_port(51234, 0))), std::string::npos)
       << "rank 0 hosts the store under its host name:\n" << log0;
-  const auto one = rarlhf::testing::read_jsonl(root + "/one/metrics.jsonl", {"time/", "dist/"});
-  const auto two = rarlhf::testing::read_jsonl(root + "/two/metrics.jsonl", {"time/", "dist/"});
+  const auto one = rarlhf::testing::read_jsonl(root + "/one/metrics.jsonl", {"time/", "dist/", "mem/"});
+  const auto two = rarlhf::testing::read_jsonl(root + "/two/metrics.jsonl", {"time/", "dist/", "mem/"});
   ASSERT_EQ(one.size(), 3u);
   ASSERT_EQ(two.size(), one.size());
   for (size_t i = 0; i < one.size(); ++i) {

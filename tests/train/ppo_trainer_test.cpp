@@ -90,7 +90,7 @@ std::unique_ptr<PPOTrainer> make_trainer(const Config& c, double nan_after = -1)
 }
 
 std::vector<nlohmann::json> read_metrics(const std::string& path) {
-  return rarlhf::testing::read_jsonl(path, {"time/"});  // wall-clock times differ between runs
+  return rarlhf::testing::read_jsonl(path, {"time/", "mem/"});  // wall-clock times differ between runs
 }
 
 class PpoTrainerTest : public ::testing::Test {
@@ -740,4 +740,48 @@ TEST_F(PpoTrainerTest, AReferenceWithFewerIdsIsNeverAskedToScoreThem) {
   CausalLm ref = load_policy(model_, "float32", torch::kCPU).lm;  // 21 ids
   PPOTrainer t(c, prompts(tok), std::move(policy), std::move(ref), std::make_unique<CountReward>(), tok, torch::kCPU);
   for (int64_t m = 0; m < 2; ++m) EXPECT_NO_THROW(t.step(m)) << "iteration " << m;
+}
+
+// model.dtype=bfloat16 fine-tuning every weight: the optimizer steps fp32 masters (the checkpoint holds
+// them), the policy written is bf16, and a stopped + resumed run equals an uninterrupted one.
+TEST_F(PpoTrainerTest, Bfloat16WithFp32MastersResumesExactly) {
+  auto make = [&](const Config& c) {
+    BpeTokenizer tok = BpeTokenizer::from_dir(c.model.path);
+    torch::manual_seed(1);
+    Policy policy = load_policy(c.model.path, "bfloat16", torch::kCPU);
+    CausalLm ref = load_policy(c.model.path, "bfloat16", torch::kCPU).lm;
+    return std::make_unique<PPOTrainer>(c, prompts(tok), std::move(policy), std::move(ref),
+                                        std::make_unique<CountReward>(), tok, torch::kCPU);
+  };
+  Config a = tiny_config(root_ + "/bf16", model_);
+  a.model.dtype = "bfloat16";
+  a.ppo.total_iterations = 3;
+  a.run.save_every = 1;
+  ASSERT_TRUE(make(a)->train());
+  const TensorMap masters = load_safetensors(a.run.out_dir + "/checkpoint/master_weights.safetensors");
+  ASSERT_FALSE(masters.empty());
+  for (const auto& [k, t] : masters) EXPECT_EQ(t.scalar_type(), at::kFloat) << k;
+  const TensorMap weights = load_safetensors(a.run.out_dir + "/policy/model.safetensors");
+  for (const auto& [k, t] : weights) EXPECT_EQ(t.scalar_type(), at::kBFloat16) << k;
+
+  Config b = a;
+  b.run.out_dir = root_ + "/bf16-resumed";
+  {
+    auto t = make(b);
+    g_stop_requested.store(true);
+    EXPECT_FALSE(t->train());
+    g_stop_requested.store(false);
+  }
+  {
+    auto t = make(b);
+    ASSERT_TRUE(t->resume());
+    ASSERT_TRUE(t->train());
+  }
+  auto ma = read_metrics(a.run.out_dir + "/metrics.jsonl");
+  auto mb = read_metrics(b.run.out_dir + "/metrics.jsonl");
+  ASSERT_EQ(ma.size(), 3u);
+  ASSERT_EQ(mb.size(), 3u);
+  for (size_t i = 0; i < ma.size(); ++i) EXPECT_EQ(ma[i], mb[i]) << "iteration " << i;
+  EXPECT_EQ(read_file(a.run.out_dir + "/checkpoint/master_weights.safetensors"),
+            read_file(b.run.out_dir + "/checkpoint/master_weights.safetensors"));
 }

@@ -135,38 +135,45 @@ TEST_F(SftTest, LowersHeldOutLoss) {
   EXPECT_TRUE(fs::exists(c.run.out_dir + "/policy/model.safetensors"));
 }
 
+// float32, and bfloat16 with fp32 master weights (the checkpoint holds them: master_weights.safetensors).
 TEST_F(SftTest, ResumeEqualsUninterrupted) {
   BpeTokenizer tok = BpeTokenizer::from_dir(kTokDir);
   auto train = pack_sequences(docs(tok, 24, 0), tok.eos_id(), 16);
-  Config a = config("a");
-  a.sft.epochs = 2;
-  {
-    SftTrainer t(a, train, {}, load_policy(model_, "float32", torch::kCPU), torch::kCPU, kTokDir);
-    ASSERT_TRUE(t.train());
+  for (const std::string dtype : {"float32", "bfloat16"}) {
+    SCOPED_TRACE(dtype);
+    Config a = config("a-" + dtype);
+    a.sft.epochs = 2;
+    a.model.dtype = dtype;
+    {
+      SftTrainer t(a, train, {}, load_policy(model_, dtype, torch::kCPU), torch::kCPU, kTokDir);
+      ASSERT_TRUE(t.train());
+    }
+    Config b = config("b-" + dtype);
+    b.sft.epochs = 2;
+    b.model.dtype = dtype;
+    {
+      SftTrainer t(b, train, {}, load_policy(model_, dtype, torch::kCPU), torch::kCPU, kTokDir);
+      g_stop_requested.store(true);
+      EXPECT_FALSE(t.train());
+      g_stop_requested.store(false);
+      EXPECT_EQ(t.step(), 1);
+    }
+    EXPECT_EQ(fs::exists(b.run.out_dir + "/checkpoint/master_weights.safetensors"), dtype == "bfloat16");
+    {
+      SftTrainer t(b, train, {}, load_policy(model_, dtype, torch::kCPU), torch::kCPU, kTokDir);
+      ASSERT_TRUE(t.resume());
+      ASSERT_TRUE(t.train());
+    }
+    auto pa = load_policy(a.run.out_dir + "/policy", dtype, torch::kCPU);
+    auto pb = load_policy(b.run.out_dir + "/policy", dtype, torch::kCPU);
+    auto wa = pa.lm->parameters(), wb = pb.lm->parameters();
+    for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::equal(wa[i], wb[i])) << i;
+    // metrics.jsonl too: the resumed run keeps the record of the step it stopped after.
+    auto ma = rarlhf::testing::read_jsonl(a.run.out_dir + "/metrics.jsonl", {"time/", "mem/"});
+    auto mb = rarlhf::testing::read_jsonl(b.run.out_dir + "/metrics.jsonl", {"time/", "mem/"});
+    ASSERT_EQ(ma.size(), mb.size());
+    for (size_t i = 0; i < ma.size(); ++i) EXPECT_EQ(ma[i], mb[i]) << "record " << i;
   }
-  Config b = config("b");
-  b.sft.epochs = 2;
-  {
-    SftTrainer t(b, train, {}, load_policy(model_, "float32", torch::kCPU), torch::kCPU, kTokDir);
-    g_stop_requested.store(true);
-    EXPECT_FALSE(t.train());
-    g_stop_requested.store(false);
-    EXPECT_EQ(t.step(), 1);
-  }
-  {
-    SftTrainer t(b, train, {}, load_policy(model_, "float32", torch::kCPU), torch::kCPU, kTokDir);
-    ASSERT_TRUE(t.resume());
-    ASSERT_TRUE(t.train());
-  }
-  auto pa = load_policy(a.run.out_dir + "/policy", "float32", torch::kCPU);
-  auto pb = load_policy(b.run.out_dir + "/policy", "float32", torch::kCPU);
-  auto wa = pa.lm->parameters(), wb = pb.lm->parameters();
-  for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::equal(wa[i], wb[i])) << i;
-  // metrics.jsonl too: the resumed run keeps the record of the step it stopped after.
-  auto ma = rarlhf::testing::read_jsonl(a.run.out_dir + "/metrics.jsonl", {"time/"});
-  auto mb = rarlhf::testing::read_jsonl(b.run.out_dir + "/metrics.jsonl", {"time/"});
-  ASSERT_EQ(ma.size(), mb.size());
-  for (size_t i = 0; i < ma.size(); ++i) EXPECT_EQ(ma[i], mb[i]) << "record " << i;
 }
 
 // One micro-batch holding every sequence, so that step 1's gradient is that of the token-mean NLL
@@ -199,7 +206,7 @@ TEST_F(SftTest, LogsTheGradientNormAndTheScheduledRate) {
   SftTrainer t(c, train, {}, load_policy(model_, "float32", torch::kCPU), torch::kCPU, kTokDir);
   ASSERT_EQ(t.total_steps(), 3);
   ASSERT_TRUE(t.train());
-  auto m = rarlhf::testing::read_jsonl(c.run.out_dir + "/metrics.jsonl", {"time/"});
+  auto m = rarlhf::testing::read_jsonl(c.run.out_dir + "/metrics.jsonl", {"time/", "mem/"});
   std::vector<nlohmann::json> steps;
   for (const auto& r : m) {
     if (r.contains("loss/train")) steps.push_back(r);

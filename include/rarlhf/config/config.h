@@ -113,7 +113,7 @@ struct ModelConfig {
     v("path", path, "Hugging Face causal-LM directory (config.json, model.safetensors, tokenizer): gpt2, gptj, gpt_neox, llama, mistral, qwen2");
     v("ref_path", ref_path, "reference policy for the KL penalty; \"\" = frozen copy of path");
     v("tokenizer", tokenizer, "tokenizer.json, vocab.json+merges.txt or tokenizer.model directory; \"\" = model.path");
-    v("dtype", dtype, "weights' dtype (the logprob path stays fp32; float16 needs a GPU)", choice::Dtype::kAll);
+    v("dtype", dtype, "weights' dtype; the logprob path stays fp32; bfloat16 training steps fp32 master weights (LoRA: fp32 adapters on a bf16 base); float16 is for generate/eval/score on a GPU (training it needs loss scaling: refused)", choice::Dtype::kAll);
   }
 };
 

@@ -20,6 +20,7 @@
 #include "rarlhf/reward/reward.h"
 #include "rarlhf/rl/ppo.h"
 #include "rarlhf/text/bpe_tokenizer.h"
+#include "rarlhf/train/master_weights.h"
 
 namespace torch::optim {
 class Adam;
@@ -79,6 +80,9 @@ struct IterationResult {
   double return_threshold = 0;          // q-hat
   PpoUpdateStats ppo;
   std::vector<std::pair<std::string, double>> seconds;  // per stage, in order, then "total"
+  // Per stage, in order: peak MiB while it ran (CUDA allocator peak on a GPU, else the process's peak
+  // resident set, VmHWM, reset at each stage start).
+  std::vector<std::pair<std::string, double>> peak_mib;
 
   nlohmann::json record() const;
 };
@@ -149,6 +153,7 @@ class PPOTrainer {
   std::unique_ptr<RewardModel> reward_;
   std::shared_ptr<const Tokenizer> tokenizer_;
   c10::Device device_;
+  std::unique_ptr<MasterWeights> masters_;  // fp32 copies of bf16 weights; the optimizer steps them
   std::unique_ptr<torch::optim::Adam> optimizer_;
   KlController kl_;
   std::shared_ptr<dist::Communicator> comm_;

@@ -11,6 +11,7 @@
 #include "rarlhf/config/config.h"
 #include "rarlhf/dist/communicator.h"
 #include "rarlhf/model/causal_lm.h"
+#include "rarlhf/train/master_weights.h"
 
 namespace rarlhf {
 
@@ -37,6 +38,19 @@ bool run_training_loop(const Config& cfg, dist::Communicator& comm, const Traini
 
 // dst's parameters := src's (same architecture): resuming puts the checkpoint's weights into the
 // model the optimiser already holds.
+// Peak memory since the last reset of the device holding the model: the CUDA caching allocator's
+// peak of allocated bytes on a GPU, else this process's peak resident set (VmHWM). The reset starts a
+// new peak (on the CPU where /proc/self/clear_refs may be written; else the peak stays since start).
+int64_t device_peak_bytes(const c10::Device& device);
+void reset_device_peak(const c10::Device& device);
+
+// Training in float16 needs loss scaling, which rarlhf does not do: ConfigError naming model.dtype.
+void refuse_float16_training(const CausalLmImpl& lm);
+
+// <dir>/master_weights.safetensors into `masters` (a checkpoint of a bf16 run); when the run has
+// masters and the checkpoint none, an IoError (it was written in another model.dtype).
+void load_master_weights(MasterWeights& masters, const std::string& dir);
+
 void copy_parameters(const std::vector<at::Tensor>& dst, const std::vector<at::Tensor>& src, const std::string& what);
 
 }  // namespace rarlhf

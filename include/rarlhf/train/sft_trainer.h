@@ -15,6 +15,7 @@
 #include "rarlhf/config/config.h"
 #include "rarlhf/dist/communicator.h"
 #include "rarlhf/model/causal_lm.h"
+#include "rarlhf/train/master_weights.h"
 
 namespace torch::optim {
 class AdamW;
@@ -73,6 +74,7 @@ class SftTrainer {
   Policy policy_;
   c10::Device device_;
   std::string tokenizer_dir_;
+  std::unique_ptr<MasterWeights> masters_;  // fp32 copies of bf16 weights; the optimizer steps them
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::shared_ptr<dist::Communicator> comm_;
   int64_t step_ = 0;
