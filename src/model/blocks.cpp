@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <set>
 #include <sstream>
 
@@ -54,6 +55,75 @@ at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b)
   auto sizes = x.sizes().vec();
   sizes.back() = w.size(1);
   return at::addmm(b, x.reshape({-1, x.size(-1)}), w).view(sizes);
+}
+
+namespace {
+
+struct BlockClosure : torch::CustomClassHolder {
+  std::function<at::Tensor(const at::Tensor&)> fn;
+  at::Tensor rng_state;  // the default generator's state when the forward ran
+  c10::Device device = at::kCPU;
+};
+
+at::Generator default_generator(const c10::Device& device) {
+  return device.is_cpu() ? at::detail::getDefaultCPUGenerator() : at::globalContext().defaultGenerator(device);
+}
+
+class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, at::Tensor x, at::Tensor anchor,
+                                                c10::intrusive_ptr<BlockClosure> closure) {
+    (void)anchor;
+    closure->device = x.device();
+    {
+      auto gen = default_generator(closure->device);
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      closure->rng_state = gen.get_state();
+    }
+    at::Tensor y;
+    {
+      torch::NoGradGuard no_grad;
+      y = closure->fn(x);
+    }
+    ctx->save_for_backward({x});
+    ctx->saved_data["closure"] = c10::IValue::make_capsule(closure);
+    ctx->saved_data["x_grad"] = x.requires_grad();
+    return {y};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto closure = c10::static_intrusive_pointer_cast<BlockClosure>(ctx->saved_data["closure"].toCapsule());
+    const bool x_grad = ctx->saved_data["x_grad"].toBool();
+    at::Tensor x = ctx->get_saved_variables()[0].detach().requires_grad_(x_grad);
+    auto gen = default_generator(closure->device);
+    at::Tensor now;
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      now = gen.get_state();
+      gen.set_state(closure->rng_state);
+    }
+    {
+      torch::AutoGradMode enable(true);
+      at::Tensor y = closure->fn(x);
+      if (y.requires_grad()) torch::autograd::backward({y}, {grads[0]});
+    }
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(now);
+    }
+    return {x_grad ? x.grad() : at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor checkpoint(std::function<at::Tensor(const at::Tensor&)> fn, const at::Tensor& x) {
+  // The anchor makes the output require grad when x does not (the block's parameters still do).
+  static const at::Tensor anchor = torch::zeros({}, at::TensorOptions().requires_grad(true));
+  auto closure = c10::make_intrusive<BlockClosure>();
+  closure->fn = std::move(fn);
+  return CheckpointFunction::apply(x, anchor, closure)[0];
 }
 
 at::Scalar mask_value(const at::Tensor& t) {

@@ -71,6 +71,12 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);  // L
 at::Tensor activation(const at::Tensor& x, const std::string& name);
 bool activation_supported(const std::string& name);
 
+// y = fn(x) computed without keeping fn's intermediate tensors: fn runs under no-grad now and again,
+// with gradients, during backward (the default generator's state for x's device restored first, so
+// dropout draws the same masks); the inner backward accumulates into the parameters fn uses. x need
+// not require grad (a frozen embedding under LoRA).
+at::Tensor checkpoint(std::function<at::Tensor(const at::Tensor&)> fn, const at::Tensor& x);
+
 // Score given to masked keys: the dtype's lowest finite value (fp16 and bf16 both hold -65504).
 at::Scalar mask_value(const at::Tensor& t);
 

@@ -2,6 +2,8 @@
 // directories: see include/rarlhf/model/causal_lm.h.
 #include "rarlhf/model/causal_lm.h"
 
+#include "blocks.h"
+
 #include <torch/torch.h>
 
 #include <unistd.h>
@@ -110,6 +112,12 @@ void CausalLmImpl::set_lora(std::shared_ptr<LoraAdaptersImpl> adapters) {
     if (!same) throw Error("set_lora: the adapters were built for a different model");
   }
   lora_ = std::move(adapters);
+}
+
+at::Tensor CausalLmImpl::run_block(std::function<at::Tensor(const at::Tensor&)> block, const at::Tensor& x,
+                                   const KVCache* cache) const {
+  if (checkpointing_ && !cache && at::GradMode::is_enabled()) return model_detail::checkpoint(std::move(block), x);
+  return block(x);
 }
 
 at::Tensor CausalLmImpl::adapt(int site, const at::Tensor& y, const at::Tensor& x) const {

@@ -175,19 +175,22 @@ at::Tensor Gpt2Impl::forward_hidden(const at::Tensor& ids, const at::Tensor& att
   at::Tensor x = dropped(at::embedding(wte_, in.ids) + at::embedding(wpe_, in.pos), drop.embd);  // [B, T, C]
   const double scale = cfg_.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(D)) : 1.0;
   const bool tanh_gelu = cfg_.activation_function != "gelu";
-  at::Tensor bias;  // the additive attention mask, built by the first layer
+  auto bias = std::make_shared<at::Tensor>();  // the additive attention mask, built by the first layer
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Gpt2Layer& L = *layers_[l];
+    // By value: with gradient checkpointing the block runs again during backward.
+    x = run_block([=, &L](at::Tensor x) {
     at::Tensor h = at::layer_norm(x, {C}, L.ln_1_w, L.ln_1_b, cfg_.layer_norm_epsilon);
     auto qkv = adapt(L.c_attn, conv1d(h, L.c_attn_w, L.c_attn_b), h).view({B, T, 3, H, D}).permute({2, 0, 3, 1, 4});  // [3,B,H,T,D]
     auto [k, v] = model_detail::cache_update(cache, l, layers_.size(), qkv[1], qkv[2], in.past);
-    at::Tensor a = model_detail::attend(qkv[0], k, v, in, scale, bias, drop.attn);  // [B, H, T, D]
+    at::Tensor a = model_detail::attend(qkv[0], k, v, in, scale, *bias, drop.attn);  // [B, H, T, D]
     a = a.transpose(1, 2).reshape({B, T, C});
     x = x + dropped(adapt(L.attn_proj, conv1d(a, L.attn_proj_w, L.attn_proj_b), a), drop.resid);
     h = at::layer_norm(x, {C}, L.ln_2_w, L.ln_2_b, cfg_.layer_norm_epsilon);
     h = adapt(L.c_fc, conv1d(h, L.c_fc_w, L.c_fc_b), h);
     h = tanh_gelu ? at::gelu(h, "tanh") : at::gelu(h);
-    x = x + dropped(adapt(L.mlp_proj, conv1d(h, L.mlp_proj_w, L.mlp_proj_b), h), drop.resid);
+    return x + dropped(adapt(L.mlp_proj, conv1d(h, L.mlp_proj_w, L.mlp_proj_b), h), drop.resid);
+    }, x, cache);
   }
   return at::layer_norm(x, {C}, ln_f_w_, ln_f_b_, cfg_.layer_norm_epsilon);
 }

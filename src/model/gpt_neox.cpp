@@ -122,27 +122,30 @@ at::Tensor GptNeoXImpl::forward_hidden(const at::Tensor& ids, const at::Tensor& 
   const double eps = cfg_.layer_norm_eps, scale = 1.0 / std::sqrt(static_cast<double>(D));
   at::Tensor x = at::embedding(embed_in_, in.ids);  // [B, T, C]
   const auto angles = model_detail::rope_angles(rope_->rope, in.pos, x.scalar_type());
-  at::Tensor bias;
+  auto bias = std::make_shared<at::Tensor>();  // the additive mask, built by the first block
+  const auto& rope = rope_->rope;
   for (size_t l = 0; l < layers_.size(); ++l) {
     const GptNeoXLayer& L = *layers_[l];
+    // By value: with gradient checkpointing the block runs again during backward.
+    x = run_block([=, &L, &rope](at::Tensor x) {
     at::Tensor h = at::layer_norm(x, {C}, L.ln1_w, L.ln1_b, eps);
     // Per head [q | k | v]: [B, T, H, 3D] -> [B, H, T, 3D].
     at::Tensor qkv = adapt(L.qkv, linear(h, L.qkv_w, L.qkv_b), h).view({B, T, H, 3 * D}).transpose(1, 2);
-    at::Tensor q = model_detail::apply_rope(qkv.narrow(-1, 0, D), angles, rope_->rope);
-    at::Tensor k = model_detail::apply_rope(qkv.narrow(-1, D, D), angles, rope_->rope);
+    at::Tensor q = model_detail::apply_rope(qkv.narrow(-1, 0, D), angles, rope);
+    at::Tensor k = model_detail::apply_rope(qkv.narrow(-1, D, D), angles, rope);
     auto [kc, vc] = model_detail::cache_update(cache, l, layers_.size(), k, qkv.narrow(-1, 2 * D, D), in.past);
-    at::Tensor a = model_detail::attend(q, kc, vc, in, scale, bias).transpose(1, 2).reshape({B, T, C});
+    at::Tensor a = model_detail::attend(q, kc, vc, in, scale, *bias).transpose(1, 2).reshape({B, T, C});
     a = adapt(L.dense, linear(a, L.dense_w, L.dense_b), a);
     auto mlp = [&](const at::Tensor& y) {
       const at::Tensor u = model_detail::activation(adapt(L.up, linear(y, L.up_w, L.up_b), y), cfg_.hidden_act);
       return adapt(L.down, linear(u, L.down_w, L.down_b), u);
     };
     if (cfg_.use_parallel_residual) {
-      x = x + a + mlp(at::layer_norm(x, {C}, L.ln2_w, L.ln2_b, eps));  // both branches off the block input
-    } else {
-      x = x + a;
-      x = x + mlp(at::layer_norm(x, {C}, L.ln2_w, L.ln2_b, eps));
+      return x + a + mlp(at::layer_norm(x, {C}, L.ln2_w, L.ln2_b, eps));  // both branches off the block input
     }
+    x = x + a;
+    return x + mlp(at::layer_norm(x, {C}, L.ln2_w, L.ln2_b, eps));
+    }, x, cache);
   }
   return at::layer_norm(x, {C}, ln_f_w_, ln_f_b_, eps);
 }

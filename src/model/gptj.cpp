@@ -112,21 +112,25 @@ at::Tensor GptJImpl::forward_hidden(const at::Tensor& ids, const at::Tensor& att
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   at::Tensor x = at::embedding(wte_, in.ids);  // [B, T, C]
   const auto angles = model_detail::rope_angles(rope_->rope, in.pos, x.scalar_type());
-  at::Tensor bias;
+  auto bias = std::make_shared<at::Tensor>();  // the additive mask, built by the first block
+  const auto& rope = rope_->rope;
   for (size_t l = 0; l < layers_.size(); ++l) {
     const GptJLayer& L = *layers_[l];
+    // By value: with gradient checkpointing the block runs again during backward.
+    x = run_block([=, &L, &rope](at::Tensor x) {
     at::Tensor h = at::layer_norm(x, {C}, L.ln_w, L.ln_b, cfg_.layer_norm_epsilon);
     at::Tensor q = adapt(L.q, linear(h, L.q_w, at::Tensor()), h).view({B, T, H, D}).transpose(1, 2);  // [B, H, T, D]
     at::Tensor k = adapt(L.k, linear(h, L.k_w, at::Tensor()), h).view({B, T, H, D}).transpose(1, 2);
     at::Tensor v = adapt(L.v, linear(h, L.v_w, at::Tensor()), h).view({B, T, H, D}).transpose(1, 2);
-    q = model_detail::apply_rope(q, angles, rope_->rope);
-    k = model_detail::apply_rope(k, angles, rope_->rope);
+    q = model_detail::apply_rope(q, angles, rope);
+    k = model_detail::apply_rope(k, angles, rope);
     auto [kc, vc] = model_detail::cache_update(cache, l, layers_.size(), k, v, in.past);
-    at::Tensor a = model_detail::attend(q, kc, vc, in, scale, bias).transpose(1, 2).reshape({B, T, C});
+    at::Tensor a = model_detail::attend(q, kc, vc, in, scale, *bias).transpose(1, 2).reshape({B, T, C});
     const at::Tensor up =
         model_detail::activation(adapt(L.fc_in, linear(h, L.fc_in_w, L.fc_in_b), h), cfg_.activation_function);
     const at::Tensor mlp = adapt(L.fc_out, linear(up, L.fc_out_w, L.fc_out_b), up);
-    x = x + adapt(L.out, linear(a, L.out_w, at::Tensor()), a) + mlp;  // attention and MLP in parallel off one LayerNorm
+    return x + adapt(L.out, linear(a, L.out_w, at::Tensor()), a) + mlp;  // attention and MLP in parallel off one LayerNorm
+    }, x, cache);
   }
   return at::layer_norm(x, {C}, ln_f_w_, ln_f_b_, cfg_.layer_norm_epsilon);
 }

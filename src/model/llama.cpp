@@ -166,22 +166,26 @@ at::Tensor LlamaImpl::forward_hidden(const at::Tensor& ids, const at::Tensor& at
   const double eps = cfg_.rms_norm_eps, scale = 1.0 / std::sqrt(static_cast<double>(D));
   at::Tensor x = at::embedding(embed_, in.ids);  // [B, T, C]
   const auto angles = model_detail::rope_angles(rope_->rope, in.pos, x.scalar_type());
-  at::Tensor bias;
+  auto bias = std::make_shared<at::Tensor>();  // the additive mask, built by the first block
+  const auto& rope = rope_->rope;
   for (size_t l = 0; l < layers_.size(); ++l) {
     const LlamaLayer& L = *layers_[l];
+    // By value: with gradient checkpointing the block runs again during backward.
+    x = run_block([=, &L, &rope](at::Tensor x) {
     at::Tensor h = model_detail::rms_norm(x, L.in_norm, eps);
     at::Tensor q = adapt(L.q, linear(h, L.q_w, L.q_b), h).view({B, T, H, D}).transpose(1, 2);    // [B, H, T, D]
     at::Tensor k = adapt(L.k, linear(h, L.k_w, L.k_b), h).view({B, T, Hkv, D}).transpose(1, 2);  // [B, Hkv, T, D]
     at::Tensor v = adapt(L.v, linear(h, L.v_w, L.v_b), h).view({B, T, Hkv, D}).transpose(1, 2);
-    q = model_detail::apply_rope(q, angles, rope_->rope);
-    k = model_detail::apply_rope(k, angles, rope_->rope);
+    q = model_detail::apply_rope(q, angles, rope);
+    k = model_detail::apply_rope(k, angles, rope);
     auto [kc, vc] = model_detail::cache_update(cache, l, layers_.size(), k, v, in.past);
-    at::Tensor a = model_detail::attend(q, kc, vc, in, scale, bias).transpose(1, 2).reshape({B, T, H * D});
+    at::Tensor a = model_detail::attend(q, kc, vc, in, scale, *bias).transpose(1, 2).reshape({B, T, H * D});
     x = x + adapt(L.o, linear(a, L.o_w, L.o_b), a);
     h = model_detail::rms_norm(x, L.post_norm, eps);
     at::Tensor g = model_detail::activation(adapt(L.gate, linear(h, L.gate_w, L.gate_b), h), cfg_.hidden_act);
     g = g * adapt(L.up, linear(h, L.up_w, L.up_b), h);
-    x = x + adapt(L.down, linear(g, L.down_w, L.down_b), g);
+    return x + adapt(L.down, linear(g, L.down_w, L.down_b), g);
+    }, x, cache);
   }
   return model_detail::rms_norm(x, norm_w_, eps);
 }

@@ -169,6 +169,7 @@ PPOTrainer::PPOTrainer(Config cfg, std::vector<Prompt> prompts, Policy policy, C
   policy_.lm->train(cfg_.ppo.dropout);
   policy_.value_head->train(cfg_.ppo.dropout);
   refuse_float16_training(*policy_.lm);
+  policy_.lm->set_gradient_checkpointing(cfg_.model.gradient_checkpointing);
   std::vector<at::Tensor> params = lm_trainable_parameters(policy_);
   for (auto& p : policy_.value_head->parameters()) params.push_back(p);
   masters_ = std::make_unique<MasterWeights>(params);

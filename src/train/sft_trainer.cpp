@@ -124,6 +124,7 @@ SftTrainer::SftTrainer(Config cfg, std::vector<std::vector<int64_t>> train_windo
       comm_(std::make_shared<dist::Communicator>()) {
   if (train_.empty()) throw ConfigError("data.train_path: no training text left after filtering");
   refuse_float16_training(*policy_.lm);
+  policy_.lm->set_gradient_checkpointing(cfg_.model.gradient_checkpointing);
   masters_ = std::make_unique<MasterWeights>(lm_trainable_parameters(policy_));
   if (masters_->any()) RARLHF_LOG_INFO("sft: {} weight tensors in bfloat16, stepped as fp32 masters", masters_->count());
   optimizer_ = std::make_unique<FusedAdamW>(

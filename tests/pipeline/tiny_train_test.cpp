@@ -121,18 +121,20 @@ TEST_F(TinyTrainTest, OtherFamiliesTrainAndResumeExactly) {
   }
 }
 
-// LoRA through the CLI (issue #14) on the tiny Llama, its base weights in bfloat16: sft with adapters
+// LoRA through the CLI (issue #14) on the tiny Llama, its base weights in bfloat16, with activation
+// checkpointing: sft with adapters
 // writes a PEFT adapter; train continues that adapter with it (frozen) as the reference, so iteration
 // 0's KL is exactly 0; a run stopped after 2 iterations and resumed to 3 equals an uninterrupted one
 // (metrics and adapter bytes); `export --merge` writes a plain checkpoint computing what base + adapter do.
-TEST_F(TinyTrainTest, LoraSftThenTrainInBfloat16ResumesExactlyAndMerges) {
+TEST_F(TinyTrainTest, LoraSftThenTrainInBfloat16WithCheckpointingResumesExactlyAndMerges) {
   const std::string base = root_ + "/base";
   ASSERT_EQ(run_cli("train --config configs/tiny-llama.json --set run.threads=2 --set ppo.total_iterations=1 "
                     "--set run.out_dir='\"" + base + "\"'",
                     root_ + "/base.log"),
             0)
       << slurp(root_ + "/base.log");
-  const std::string lora = " --set run.threads=2 --set ppo.from_scratch=false --set model.dtype='\"bfloat16\"'";
+  const std::string lora = " --set run.threads=2 --set ppo.from_scratch=false --set model.dtype='\"bfloat16\"'"
+                           " --set model.gradient_checkpointing=true";
   const std::string sft = root_ + "/sft";
   ASSERT_EQ(run_cli("sft --config configs/tiny-llama.json" + lora + " --set lora.r=4 --set lora.alpha=8 "
                     "--set data.max_examples=40 --set sft.epochs=1 --set sft.batch_size=4 --set sft.seq_length=32 --set model.path='\"" +

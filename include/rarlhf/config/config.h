@@ -109,11 +109,13 @@ struct ModelConfig {
   std::string ref_path;
   std::string tokenizer;
   std::string dtype = choice::Dtype::kFloat32;
+  bool gradient_checkpointing = false;
   template <class V> void visit_fields(V&& v) {
     v("path", path, "Hugging Face causal-LM directory (config.json, model.safetensors, tokenizer): gpt2, gptj, gpt_neox, llama, mistral, qwen2");
     v("ref_path", ref_path, "reference policy for the KL penalty; \"\" = frozen copy of path");
     v("tokenizer", tokenizer, "tokenizer.json, vocab.json+merges.txt or tokenizer.model directory; \"\" = model.path");
     v("dtype", dtype, "weights' dtype; the logprob path stays fp32; bfloat16 training steps fp32 master weights (LoRA: fp32 adapters on a bf16 base); float16 is for generate/eval/score on a GPU (training it needs loss scaling: refused)", choice::Dtype::kAll);
+    v("gradient_checkpointing", gradient_checkpointing, "recompute each block's activations during backward instead of keeping them (sft, train: less memory, one more forward; same gradients)");
   }
 };
 

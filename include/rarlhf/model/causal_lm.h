@@ -11,6 +11,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -114,6 +115,12 @@ class CausalLmImpl : public torch::nn::Module {
   void set_lora(std::shared_ptr<LoraAdaptersImpl> adapters);
   const std::shared_ptr<LoraAdaptersImpl>& lora() const { return lora_; }
 
+  // Activation checkpointing per block (model.gradient_checkpointing): a forward that records
+  // gradients keeps only each block's input and recomputes the block during backward (with the same
+  // dropout masks), trading one more forward for the blocks' activations. Same gradients.
+  void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
+  bool gradient_checkpointing() const { return checkpointing_; }
+
  protected:
   virtual bool applies_dropout() const { return false; }
   // The rates for this forward: the set ones in training mode, none in eval mode.
@@ -123,11 +130,17 @@ class CausalLmImpl : public torch::nn::Module {
   // sits on `site` (PEFT: y + B(A(dropout(x))) * scaling, in the adapter's dtype, cast back to y's).
   int add_linear_site(std::string name, int64_t in, int64_t out, bool conv1d = false);
   at::Tensor adapt(int site, const at::Tensor& y, const at::Tensor& x) const;
+  // One transformer block x -> block(x): checkpointed when enabled, gradients are being recorded and
+  // no KV cache is in use, else called directly. `block` must own what it captures (it may run again
+  // during backward, after the forward call returned).
+  at::Tensor run_block(std::function<at::Tensor(const at::Tensor&)> block, const at::Tensor& x,
+                       const KVCache* cache) const;
 
  private:
   DropoutRates dropout_;
   std::vector<LinearSite> sites_;
   std::shared_ptr<LoraAdaptersImpl> lora_;
+  bool checkpointing_ = false;
 };
 
 // A holder for any family; a family's own holder (Gpt2, Llama, ...) converts to it.
