@@ -16,6 +16,7 @@
 #include "rarlhf/io/safetensors.h"
 #include "rarlhf/generate/sampler.h"
 #include "rarlhf/model/causal_lm.h"
+#include "parity_util.h"
 #include "support/temp_dir.h"
 #include "support/tiny_policy.h"
 
@@ -75,18 +76,8 @@ TEST_P(CausalLmParity, UnpaddedLogits) {
 TEST_P(CausalLmParity, LeftPaddedLogits) { expect_batch(policy_.lm, expected_.at("batch.logits"), kTol, "fp32"); }
 
 TEST_P(CausalLmParity, GreedyKvCacheGenerations) {
-  auto ids = expected_.at("batch.input_ids"), mask = expected_.at("batch.attention_mask");
-  auto want = expected_.at("greedy.output_ids");
-  std::vector<std::vector<int64_t>> prompts;
-  for (int64_t b = 0; b < ids.size(0); ++b) {
-    auto row = ids[b].index_select(0, mask[b].nonzero().squeeze(1)).contiguous();
-    prompts.emplace_back(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
-  }
-  GenerateConfig cfg;
-  cfg.greedy = true;
-  cfg.max_new_tokens = cfg.min_new_tokens = want.size(1);
-  auto res = generate(policy_.lm, prompts, cfg, policy_.lm->config().eos_token_id, 0);
-  EXPECT_TRUE(torch::equal(res.response_ids, want)) << res.response_ids << want;
+  const auto got = rarlhf::testing::fixture_greedy(policy_.lm, expected_);
+  EXPECT_TRUE(torch::equal(got, expected_.at("greedy.output_ids"))) << got << expected_.at("greedy.output_ids");
 }
 
 // Hub checkpoints written before transformers 5 spell the rotary settings rope_theta / rope_scaling
