@@ -366,7 +366,7 @@ PpoUpdateStats PPOTrainer::ppo_update(const RolloutBatch& batch, const EpisodeSe
       ppo_minibatch(batch, selection, rows.index({tokens > 0}), row_tokens, tokens.sum().item<double>(), stats);
     }
   }
-  stats.mean = scaled(stats.mean, 1.0 / static_cast<double>(std::max<int64_t>(1, stats.updates)));
+  stats.mean = scaled(stats.mean, 1.0 / static_cast<double>(std::max<int64_t>(1, stats.updates + stats.skipped)));
   return stats;
 }
 
@@ -400,9 +400,13 @@ bool PPOTrainer::ppo_minibatch(const RolloutBatch& batch, const EpisodeSelection
     // TRL v0.7 (trl/trainer/ppo_trainer.py, loss()): "average ratio of batch exceeds threshold,
     // skipping batch" multiplies the loss by 0 and still steps the optimiser: zero gradients, so
     // Adam's moments decay, its step count advances and the momentum still moves the weights.
+    // Its statistics still count, with the zeroed losses, as TRL records them.
     step_with_zero_gradients(*optimizer_);
     masters_->masters_to_params();
     ++stats.skipped;
+    PpoLossStats zeroed = mean;
+    zeroed.pg_loss = zeroed.vf_loss = 0;
+    accumulate(stats.mean, zeroed);
     return false;
   }
   if (!std::isfinite(sums.mean_loss(minibatch_tokens))) {

@@ -239,7 +239,8 @@ TEST_F(PpoTrainerTest, NanLossStopsNamingIterationAndKeepsCheckpoint) {
 // ppo.ratio_threshold as TRL v0.7 applies it: a minibatch over the threshold gets a zero loss and
 // the optimiser still steps (FusedAdam.ZeroGradientStepFollowsAdamsRule checks the step itself).
 // A threshold below every ratio zeroes all 2 x 4 minibatches: all are counted, none is an update,
-// and from Adam's zero moments nothing moves (an optimiser step on a real loss would).
+// from Adam's zero moments nothing moves (an optimiser step on a real loss would), and their
+// statistics are still averaged.
 TEST_F(PpoTrainerTest, RatioOverThresholdZeroesTheLossAndStillSteps) {
   Config c = tiny_config(root_ + "/ratio", model_);
   c.ppo.ratio_threshold = 1e-9;
@@ -254,6 +255,12 @@ TEST_F(PpoTrainerTest, RatioOverThresholdZeroesTheLossAndStillSteps) {
   for (const auto& p : t->policy().lm->parameters()) EXPECT_TRUE(torch::equal(p, before[i++]));
   for (const auto& p : t->policy().value_head->parameters()) EXPECT_TRUE(torch::equal(p, before[i++]));
   EXPECT_EQ(r.record()["ppo/skipped_minibatches"].get<int64_t>(), 8);
+  // TRL averages every minibatch's statistics, the skipped ones with their losses zeroed: nothing
+  // moved, so each had ratio 1 and no clipping.
+  EXPECT_NEAR(r.record()["val/ratio"].get<double>(), 1.0, 1e-6);
+  EXPECT_EQ(r.record()["loss/policy_avg"].get<double>(), 0.0);
+  EXPECT_EQ(r.record()["loss/value_avg"].get<double>(), 0.0);
+  EXPECT_EQ(r.record()["policy/clipfrac_avg"].get<double>(), 0.0);
   // The optimiser stepped all 8 times: its saved state (read into LibTorch's own Adam over the same
   // parameters, in the trainer's order) counts 8 steps for every parameter.
   t->save_checkpoint();

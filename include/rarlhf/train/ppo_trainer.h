@@ -61,7 +61,7 @@ struct EpisodeSelection {
 // minibatch statistics (TRL's *_avg records).
 struct PpoUpdateStats {
   int64_t updates = 0, skipped = 0;  // skipped: minibatches over ppo.ratio_threshold (zero-loss step)
-  PpoLossStats mean;                 // ratio_max unused (0)
+  PpoLossStats mean;                 // over updates and skipped (losses 0) minibatches, as TRL; ratio_max unused
 };
 
 // One iteration's outcome; record() is its metrics.jsonl line (TRL's key names where TRL has one).
