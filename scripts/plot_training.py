@@ -5,13 +5,15 @@ panels of the RA-RLHF paper's Fig. 3/7 from each run's metrics.jsonl.
 Reads run folders (each with metrics.jsonl; x = "iteration" for train, "step" for sft) and draws one
 panel per metric present: score, KL, beta, kept episodes k(m), return threshold, clip fraction,
 policy and value losses (train); train/eval loss, learning rate, gradient norm (sft). Runs that differ
-only by a seed folder (seed<N>) or a trailing -s<N> in their name form one group: its mean line and a
+only by a seed folder (seed<N>), a trailing -s<N> in their name or the task of a Slurm array
+(<array job>_<task>, as scripts/slurm writes them) form one group: its mean line and a
 mean +- std band over the seeds; other runs are overlaid.
 
 Needs Debian's /usr/bin/python3 with python3-matplotlib (Agg backend, no display).
 Usage: plot_training.py RUN_DIR [RUN_DIR ...] --out FILE.png [--title TEXT] [--csv FILE.csv]
 """
 import argparse
+import csv
 import json
 import math
 import os
@@ -70,6 +72,11 @@ def read_run(path):
 
 def group_label(path):
     parts = [p for p in os.path.normpath(os.path.abspath(path)).split(os.sep) if p]
+    # A Slurm array task's folder (scripts/slurm: runs/<name>/<array job>_<task>): the tasks of one
+    # array are the seeds of one group.
+    task = re.fullmatch(r"(\d+)_\d+", parts[-1]) if parts else None
+    if task and len(parts) > 1:
+        return parts[-2] + "/" + task.group(1)
     kept = [p for p in parts if not re.fullmatch(r"seed\d+", p)]
     label = "/".join(kept[-2:]) if len(kept) != len(parts) else kept[-1]
     return re.sub(r"-s\d+$", "", label)
@@ -147,10 +154,10 @@ def main():
     os.replace(tmp, a.out)
     if a.csv:
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(a.csv)), prefix=".curves", suffix=".csv")
-        with os.fdopen(fd, "w") as f:
-            f.write("metric,run,x,mean,std,seeds\n")
-            for r in csv_rows:
-                f.write(",".join(str(v) for v in r) + "\n")
+        with os.fdopen(fd, "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")  # quotes a run label with a comma or a quote
+            w.writerow(["metric", "run", "x", "mean", "std", "seeds"])
+            w.writerows(csv_rows)
         os.chmod(tmp, 0o644)
         os.replace(tmp, a.csv)
 

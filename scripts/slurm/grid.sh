@@ -7,7 +7,8 @@
 # named rarlhf-<task>-<method>[-eval] (squeue, slurm-<name>-<array job>_<seed>.out).
 #   scripts/slurm/grid.sh                    submit
 #   RARLHF_DRY_RUN=1 scripts/slurm/grid.sh   print the sbatch commands only
-# It also writes a sweep manifest naming every eval.json and metrics.jsonl the jobs will write, into
+# It also writes a sweep manifest naming every eval.json and metrics.jsonl the jobs will write (relative
+# to this checkout, recorded as the manifest's "base"), into
 # ${RARLHF_GRID_DIR:-runs/grid-<first job id>}/sweep.json; once the jobs are done,
 #   build/rarlhf sweep --aggregate runs/grid-<id>
 # tabulates them as `rarlhf sweep` does (mean +- std over seeds, KL, Pareto plot).
@@ -52,19 +53,26 @@ submit() {  # submit NAME SBATCH_ARGS... ; echoes the job id (a placeholder in a
   echo "$id"
 }
 
-# The seeds of the arrays ("0-2", "0,3,7", "0-4%2": ranges and lists; a %throttle is dropped).
+# The seeds of the arrays ("0-2", "0,3,7", "0-4%2": ranges and lists; a %throttle is dropped). Slurm's
+# step syntax (0-10:2) and anything else are refused: the manifest must name the seeds that run.
 seed_list() {
   local spec=${1%%%*} part v out=() parts
   IFS=, read -ra parts <<<"$spec"
   for part in "${parts[@]}"; do
-    if [[ $part =~ ^([0-9]+)-([0-9]+)$ ]]; then
+    if [[ $part =~ ^([0-9]+)-([0-9]+)$ ]] && ((BASH_REMATCH[1] <= BASH_REMATCH[2])); then
       for ((v = BASH_REMATCH[1]; v <= BASH_REMATCH[2]; v++)); do out+=("$v"); done
-    else
+    elif [[ $part =~ ^[0-9]+$ ]]; then
       out+=("$part")
+    else
+      echo "grid: RARLHF_SEEDS='$1': '$part' is not a seed or a range like 0-2 (lists: 0,3,7; throttle: 0-4%2)" >&2
+      return 1
     fi
   done
+  [ ${#out[@]} -gt 0 ] || { echo "grid: RARLHF_SEEDS='$1' names no seed" >&2; return 1; }
   echo "${out[@]}"
 }
+seeds=$(seed_list "${RARLHF_SEEDS:-0-2}") || exit 2  # checked before anything is submitted
+json_escape() { local s=${1//\\/\\\\}; printf '%s' "${s//\"/\\\"}"; }
 cells=()  # the manifest's cells, one per task and seed
 for task in ${RARLHF_TASKS:-imdb jigsaw}; do
   declare -A eval_of=() metrics_of=()
@@ -88,7 +96,7 @@ for task in ${RARLHF_TASKS:-imdb jigsaw}; do
     eval_of[$baseline]="runs/$task-$baseline/${ev}_{seed}/eval-test/eval.json"
   done
   [ -n "${grid_id:-}" ] || grid_id=$sft
-  for seed in $(seed_list "${RARLHF_SEEDS:-0-2}"); do
+  for seed in $seeds; do
     evals="" metrics=""
     for m in gpt2 gpt2-prompted sft rlhf ra-rlhf; do evals+="${evals:+, }\"$m\": \"${eval_of[$m]//\{seed\}/$seed}\""; done
     for m in rlhf ra-rlhf; do metrics+="${metrics:+, }\"$m\": \"${metrics_of[$m]//\{seed\}/$seed}\""; done
@@ -103,7 +111,9 @@ if [ "${RARLHF_DRY_RUN:-0}" != 1 ]; then
     printf '{"grid": [{"key": "task", "values": ['
     first=1
     for task in ${RARLHF_TASKS:-imdb jigsaw}; do printf '%s"%s"' "$([ $first = 1 ] || echo ', ')" "$task"; first=0; done
-    printf ']}],\n "trained": ["rlhf", "ra-rlhf"], "reference": "sft", "kl_last": 10,\n "cells": [\n'
+    printf ']}],\n "trained": ["rlhf", "ra-rlhf"], "reference": "sft", "kl_last": 10,\n'
+    # The jobs' paths are relative to this folder (their submit directory).
+    printf ' "base": "%s",\n "cells": [\n' "$(json_escape "$PWD")"
     for i in "${!cells[@]}"; do printf '  %s%s\n' "${cells[$i]}" "$([ "$i" -lt $((${#cells[@]} - 1)) ] && echo ,)"; done
     printf ' ]}\n'
   } >"$grid_dir/sweep.json.tmp"

@@ -13,6 +13,9 @@
 # Array jobs: task k runs with run.seed=k, job id <array job>_<k>, and "{seed}" in any argument is
 # replaced by k (e.g. --set model.path=runs/imdb-sft/123_{seed}/policy).
 
+# Arrays that may be empty expand as ${a[@]+"${a[@]}"}: bash before 4.4 (CentOS/RHEL 7 clusters) calls
+# a plain "${a[@]}" of an empty array unbound under set -u.
+
 # rarlhf_setup_hook: sources $RARLHF_SLURM_SETUP when set; one error line and status 1 when it is
 # missing or fails. With `check` as $1 it only checks that the file is there (dry run).
 rarlhf_setup_hook() {
@@ -80,11 +83,11 @@ rarlhf_job() {
     prev=$a
   done
 
-  local argv=("$bin" "$cmd" --config "$config" "${seed_sets[@]}" --set "run.out_dir=$out")
+  local argv=("$bin" "$cmd" --config "$config" ${seed_sets[@]+"${seed_sets[@]}"} --set "run.out_dir=$out")
   case $cmd in
     train | sft) argv+=(--resume) ;;  # resume from runs/<name>/<job>/checkpoint after a requeue
   esac
-  argv+=("${extra[@]}")
+  argv+=(${extra[@]+"${extra[@]}"})
   # One task per GPU (#SBATCH --ntasks-per-node); rarlhf reads SLURM_PROCID/NTASKS/LOCALID itself.
   # Since Slurm 22.05 srun no longer inherits the batch job's --cpus-per-task: pass it on, or each
   # task gets one CPU.
@@ -97,7 +100,7 @@ rarlhf_job() {
     printf '%q ' "${launcher[@]}" "${argv[@]}"
     printf '\n'
     if [ -x "$bin" ]; then  # the config must resolve and validate as this job would see it
-      "$bin" config --config "$config" "${seed_sets[@]}" --set "run.out_dir=$out" "${sets[@]}" >/dev/null || return 1
+      "$bin" config --config "$config" ${seed_sets[@]+"${seed_sets[@]}"} --set "run.out_dir=$out" ${sets[@]+"${sets[@]}"} >/dev/null || return 1
     fi
     return 0
   fi

@@ -1,12 +1,13 @@
 // `rarlhf plot --run DIR [DIR...] [--out FILE.png]`: training curves of train/sft runs from their
 // metrics.jsonl (scripts/plot_training.py): score, KL, beta, kept episodes k(m), return threshold,
-// clip fraction, losses; the seeds of one run (seed<N> folders, -s<N> names) as mean +- std bands.
+// clip fraction, losses; the seeds of one run (seed<N> folders, -s<N> names, Slurm array tasks) as
+// mean +- std bands.
 #include <iostream>
 
 #include "cli.h"
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/fs.h"
-#include "rarlhf/common/process.h"
+#include "rarlhf/eval/report.h"
 
 namespace rarlhf::cli {
 
@@ -24,13 +25,8 @@ void add_plot_command(CLI::App& app) {
         throw IoError(r + ": no metrics.jsonl; point --run at a train or sft run folder (run.out_dir)");
     }
     const std::string png = out->empty() ? runs->front() + "/curves.png" : *out;
-    std::string csv = png;
-    if (csv.size() > 4 && csv.compare(csv.size() - 4, 4, ".png") == 0) csv.resize(csv.size() - 4);
-    std::vector<std::string> args = *runs;
-    args.insert(args.end(), {"--out", png, "--csv", csv + ".csv"});
-    if (!title->empty()) args.insert(args.end(), {"--title", *title});
-    run_plot_script(find_bundled_script("plot_training.py"), args);
-    std::cout << "plot: " << png << " (numbers: " << csv << ".csv)" << std::endl;
+    draw_training_curves(*runs, png, *title, /*quiet=*/false);
+    std::cout << "plot: " << png << " (numbers: " << training_curves_csv(png) << ")" << std::endl;
   });
 }
 

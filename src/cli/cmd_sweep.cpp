@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "rarlhf/common/error.h"
+#include "rarlhf/common/strings.h"
 #include "rarlhf/pipeline/sweep.h"
 
 namespace rarlhf::cli {
@@ -16,15 +17,8 @@ namespace {
 
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
-  std::string cur;
-  for (char c : s + ",") {
-    if (c == ',') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else if (c != ' ') {
-      cur += c;
-    }
-  }
+  for (const auto& part : split(s, ','))
+    if (!trim(part).empty()) out.push_back(trim(part));
   return out;
 }
 
@@ -53,15 +47,17 @@ void add_sweep_command(CLI::App& app) {
   sub->add_option("--aggregate", *aggregate_dir,
                   "aggregate the manifest DIR/sweep.json alone (no config needed; e.g. the folder scripts/slurm/grid.sh names)");
   sub->callback([=] {
+    if (*kl_last < 1) throw ConfigError("--kl-last: must be >= 1");
+    // --kl-last given: it replaces the manifest's (an aggregation of finished cells may choose anew).
+    auto kl_last_given = [=] { return sub->count("--kl-last") > 0 ? *kl_last : int64_t{0}; };
     if (!aggregate_dir->empty()) {
       if (*slurm || *aggregate_only || !grid->empty())
         throw ConfigError("--aggregate DIR: reads DIR/sweep.json alone; drop --slurm, --aggregate-only and --grid");
-      const std::string table = aggregate_sweep(*aggregate_dir, /*plots=*/true);
+      const std::string table = aggregate_sweep(*aggregate_dir, /*plots=*/true, kl_last_given());
       std::cout << table << "sweep: " << *aggregate_dir << "/summary.md" << std::endl;
       return;
     }
     if (*slurm && *aggregate_only) throw ConfigError("--slurm and --aggregate-only: choose one");
-    if (*kl_last < 1) throw ConfigError("--kl-last: must be >= 1");
     const Config cfg = load_and_init(*args);
     SweepSpec spec;
     for (const auto& g : *grid) spec.grid.push_back(parse_grid_arg(g));
@@ -69,7 +65,7 @@ void add_sweep_command(CLI::App& app) {
     spec.methods = split_commas(*methods);
     spec.kl_last = *kl_last;
     const SweepPlan plan = plan_sweep(cfg, spec);
-    const std::string root = cfg.run.out_dir;
+    const std::string root = plan.root;
     DirLock lock = claim_run_dir(root, "rarlhf sweep");
     if (!*aggregate_only) {
       make_dirs(root);
@@ -90,7 +86,7 @@ void add_sweep_command(CLI::App& app) {
         std::exit(rc);
       }
     }
-    const std::string table = aggregate_sweep(root, cfg.eval.plots);
+    const std::string table = aggregate_sweep(root, cfg.eval.plots, kl_last_given());
     std::cout << "\n" << table << "sweep: " << root << "/summary.md" << std::endl;
   });
 }

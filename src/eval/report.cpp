@@ -62,7 +62,27 @@ EvalMetrics compute_eval_metrics(const std::vector<GenerationRecord>& records, c
   m.reward = summarize(rewards);
   m.prompt_score = summarize(scores);
   m.tail_quantile = cfg.tail_quantile;
-  m.tail = tail_split(scores, cfg.tail_threshold, cfg.tail_quantile);
+  if (cfg.tail_quantile > 0 && m.prompts < m.generations) {
+    // Several generations of a prompt (eval.samples_per_prompt): the quantile is over prompts, and
+    // a prompt's generations are in the tail or out of it together.
+    std::vector<std::string> names;
+    std::vector<double> prompt_scores;
+    std::map<std::string, size_t> index_of;
+    for (size_t i = 0; i < records.size(); ++i) {
+      if (index_of.emplace(records[i].prompt, names.size()).second) {
+        names.push_back(records[i].prompt);
+        prompt_scores.push_back(scores[i]);
+      }
+    }
+    const TailSplit by_prompt_tail = tail_split(prompt_scores, cfg.tail_threshold, cfg.tail_quantile);
+    std::vector<bool> in_tail(names.size(), false);
+    for (size_t p : by_prompt_tail.indices) in_tail[p] = true;
+    m.tail.threshold = by_prompt_tail.threshold;
+    for (size_t i = 0; i < records.size(); ++i)
+      if (in_tail[index_of.at(records[i].prompt)]) m.tail.indices.push_back(i);
+  } else {
+    m.tail = tail_split(scores, cfg.tail_threshold, cfg.tail_quantile);
+  }
   std::vector<double> tail_rewards;
   for (size_t i : m.tail.indices) tail_rewards.push_back(rewards[i]);
   m.tail_reward = summarize(tail_rewards);
@@ -204,13 +224,21 @@ bool plot_eval_runs(const std::vector<std::string>& run_dirs, const std::string&
   return true;
 }
 
-bool plot_training_curves(const std::vector<std::string>& run_dirs, const std::string& out_png) {
+std::string training_curves_csv(const std::string& out_png) {
+  return (ends_with(out_png, ".png") ? out_png.substr(0, out_png.size() - 4) : out_png) + ".csv";
+}
+
+void draw_training_curves(const std::vector<std::string>& run_dirs, const std::string& out_png,
+                          const std::string& title, bool quiet) {
   std::vector<std::string> args = run_dirs;
-  std::string csv = out_png;
-  if (ends_with(csv, ".png")) csv.resize(csv.size() - 4);
-  args.insert(args.end(), {"--out", out_png, "--csv", csv + ".csv"});
+  args.insert(args.end(), {"--out", out_png, "--csv", training_curves_csv(out_png)});
+  if (!title.empty()) args.insert(args.end(), {"--title", title});
+  run_plot_script(find_bundled_script("plot_training.py"), args, quiet);
+}
+
+bool plot_training_curves(const std::vector<std::string>& run_dirs, const std::string& out_png) {
   try {
-    run_plot_script(find_bundled_script("plot_training.py"), args, /*quiet=*/true);
+    draw_training_curves(run_dirs, out_png);
   } catch (const IoError& e) {
     RARLHF_LOG_WARN("training curves skipped: {}", e.what());
     return false;

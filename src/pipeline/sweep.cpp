@@ -31,11 +31,6 @@ constexpr const char* kDoneMarker = "SWEEP_DONE";
 // Sections whose keys cannot change the stages before RL (pretrain, sft).
 const std::set<std::string> kRlOnlySections = {"ppo", "risk", "generate", "reward", "eval", "logging"};
 
-std::string trim_copy(const std::string& s) {
-  const size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
-  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
-}
-
 // A value as part of a folder name: letters, digits, '.', '-' kept, the rest '_'.
 std::string name_part(const std::string& s) {
   std::string out;
@@ -60,15 +55,14 @@ double mean_of(const std::vector<double>& x) {
   return n ? s / static_cast<double>(n) : NAN;
 }
 
-// Sample standard deviation (n - 1) of the finite values; 0 for one value, NaN for none.
+// Sample standard deviation (n - 1) of the finite values; NaN (no spread measured) for fewer than 2.
 double std_of(const std::vector<double>& x) {
   const double m = mean_of(x);
   double ss = 0;
   size_t n = 0;
   for (double v : x)
     if (std::isfinite(v)) ss += (v - m) * (v - m), ++n;
-  if (n == 0) return NAN;
-  return n == 1 ? 0.0 : std::sqrt(ss / static_cast<double>(n - 1));
+  return n < 2 ? NAN : std::sqrt(ss / static_cast<double>(n - 1));
 }
 
 std::string csv_cell(const std::string& s) {
@@ -87,6 +81,10 @@ std::string number_cell(double v) {
 }
 
 // Mean objective/kl over the last `n` records of a training stage's metrics.jsonl (NaN when absent).
+size_t finite_count(const std::vector<double>& x) {
+  return static_cast<size_t>(std::count_if(x.begin(), x.end(), [](double v) { return std::isfinite(v); }));
+}
+
 double last_kl(const std::string& metrics_path, int64_t n) {
   if (!file_exists(metrics_path)) return NAN;
   std::vector<double> kl;
@@ -107,7 +105,7 @@ std::pair<std::string, std::vector<std::string>> parse_grid_arg(const std::strin
   const size_t eq = arg.find('=');
   if (eq == std::string::npos || eq == 0 || eq + 1 == arg.size())
     throw ConfigError("--grid: '" + excerpt(arg) + "' is not KEY=V1,V2,... (e.g. --grid ppo.init_kl_coef=0.05,0.2)");
-  const std::string key = trim_copy(arg.substr(0, eq));
+  const std::string key = trim(arg.substr(0, eq));
   std::vector<std::string> values;
   std::string cur;
   int depth = 0;
@@ -121,7 +119,7 @@ std::pair<std::string, std::vector<std::string>> parse_grid_arg(const std::strin
       continue;
     }
     if (c == ',' && depth == 0) {
-      const std::string v = trim_copy(cur);
+      const std::string v = trim(cur);
       if (v.empty()) throw ConfigError("--grid " + key + ": an empty value in '" + excerpt(arg) + "'");
       if (std::find(values.begin(), values.end(), v) != values.end())
         throw ConfigError("--grid " + key + ": value " + v + " is given twice");
@@ -142,7 +140,7 @@ std::vector<int64_t> parse_seeds(const std::string& arg) {
   auto bad = [&] { return ConfigError("--seeds: '" + excerpt(arg) + "' is not a list like 0-2 or 0,3,7"); };
   std::stringstream ss(arg);
   for (std::string part; std::getline(ss, part, ',');) {
-    part = trim_copy(part);
+    part = trim(part);
     const size_t dash = part.find('-', 1);
     try {
       size_t used = 0;
@@ -173,6 +171,10 @@ SweepPlan plan_sweep(const Config& cfg, const SweepSpec& spec) {
   if (!in_stages("eval"))
     throw ConfigError("pipeline.stages: the sweep aggregates the eval stage's results, and " +
                       json_array(stages) + " has none; add \"eval\"");
+  const auto& splits = cfg.pipeline.eval_splits;
+  if (std::find(splits.begin(), splits.end(), "test") == splits.end())
+    throw ConfigError("pipeline.eval_splits: the sweep aggregates the test split's eval.json, and " +
+                      json_array(splits) + " has none; add \"test\"");
   SweepPlan plan;
   std::vector<std::string> methods = spec.methods;
   if (methods.empty()) {
@@ -209,7 +211,10 @@ SweepPlan plan_sweep(const Config& cfg, const SweepSpec& spec) {
     if (!kRlOnlySections.count(key.substr(0, key.find('.')))) shared = false;
   }
 
-  const std::string root = cfg.run.out_dir;
+  // Absolute folders: the manifest, the Slurm job lines and --aggregate work from any directory.
+  std::string root = fs::absolute(cfg.run.out_dir).lexically_normal().string();
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  plan.root = root;
   if (shared) {
     plan.upstream_stage = upstream.back();
     for (int64_t s : spec.seeds) {
@@ -268,6 +273,15 @@ SweepPlan plan_sweep(const Config& cfg, const SweepSpec& spec) {
       plan.cells.push_back(std::move(j));
     }
   }
+  // What each run is: the config with its sets applied (SWEEP_DONE holds it, so a rerun with other
+  // settings does not take an old result for its own).
+  for (auto* jobs : {&plan.upstream, &plan.cells}) {
+    for (auto& j : *jobs) {
+      Config c = cfg;
+      for (const auto& set : j.sets) apply_set(c, set);
+      j.config = to_json(c).dump();
+    }
+  }
   return plan;
 }
 
@@ -293,13 +307,32 @@ json plan_json(const SweepPlan& plan, const SweepSpec& spec) {
           {"cells", jobs(plan.cells)}};
 }
 
+static bool sweep_job_done(const SweepJob& job) {
+  const std::string marker = job.dir + "/" + kDoneMarker;
+  if (!file_exists(marker)) return false;
+  const json had = json::parse(read_file(marker), nullptr, /*allow_exceptions=*/false);
+  if (had.is_discarded() || !had.is_object()) {  // an older sweep's marker: no settings recorded
+    RARLHF_LOG_WARN("sweep: {} records no settings; taken as done with this command's", marker);
+    return true;
+  }
+  const json want = json::parse(job.config);
+  if (had == want) return true;
+  const json patch = json::diff(had, want);
+  std::string key = patch.empty() ? "" : patch[0].value("path", std::string());  // "/ppo/lam"
+  std::replace(key.begin(), key.end(), '/', '.');
+  throw ConfigError("sweep: " + job.dir + " was finished with other settings than this command gives it (first: " +
+                    (key.empty() ? std::string("?") : key.substr(1)) + "; " + kDoneMarker +
+                    " holds them); use another run.out_dir, or delete that folder to redo it");
+}
+
 int run_sweep_jobs(const SweepPlan& plan, const std::vector<std::string>& base_args) {
   forward_stop_signals_to_child();
   std::vector<const SweepJob*> all;
   for (const auto& j : plan.upstream) all.push_back(&j);
   for (const auto& j : plan.cells) all.push_back(&j);
-  size_t done = 0;
-  for (const auto* j : all) done += file_exists(j->dir + "/" + kDoneMarker) ? 1 : 0;
+  std::vector<bool> finished;  // checked up front: a mismatch stops the sweep before it runs anything
+  for (const auto* j : all) finished.push_back(sweep_job_done(*j));
+  size_t done = static_cast<size_t>(std::count(finished.begin(), finished.end(), true));
   std::cout << "sweep: " << all.size() << " runs (" << plan.upstream.size() << " shared, " << plan.cells.size()
             << " cells), " << done << " done already" << std::endl;
   const auto t0 = std::chrono::steady_clock::now();
@@ -308,7 +341,7 @@ int run_sweep_jobs(const SweepPlan& plan, const std::vector<std::string>& base_a
     const SweepJob& j = *all[i];
     const std::string what = j.point.empty() ? "shared stages, seed " + std::to_string(j.seed)
                                              : j.point + ", seed " + std::to_string(j.seed);
-    if (file_exists(j.dir + "/" + kDoneMarker)) continue;
+    if (finished[i]) continue;
     const size_t left = all.size() - done;
     std::string eta;
     if (ran > 0) {
@@ -327,7 +360,7 @@ int run_sweep_jobs(const SweepPlan& plan, const std::vector<std::string>& base_a
                 << "; rerun the same command to resume from it" << std::endl;
       return rc != 0 ? rc : 1;
     }
-    write_file_atomic(j.dir + "/" + kDoneMarker, what + "\n");
+    write_file_atomic(j.dir + "/" + kDoneMarker, j.config + "\n");
     ++done;
     ++ran;
   }
@@ -338,27 +371,51 @@ std::string write_sweep_slurm(const SweepPlan& plan, const std::vector<std::stri
                               const std::string& binary) {
   const std::string dir = root + "/slurm";
   make_dirs(dir);
+  const std::string cwd = fs::current_path().string();  // where --config and the other paths resolve
   auto lines = [&](const std::vector<SweepJob>& jobs) {
     std::string out;
     for (const auto& j : jobs) {
       std::string cmd = shell_quote(binary) + " run";
       for (const auto& a : base_args) cmd += " " + shell_quote(a);
       for (const auto& s : j.sets) cmd += " --set " + shell_quote(s);
-      out += cmd + " && touch " + shell_quote(j.dir + "/" + kDoneMarker) + "\n";
+      const std::string marker = shell_quote(j.dir + "/" + kDoneMarker);
+      out += "cd " + shell_quote(cwd) + " && " + cmd + " && printf '%s\\n' " + shell_quote(j.config) + " > " +
+             marker + ".tmp && mv " + marker + ".tmp " + marker + "\n";
     }
     return out;
   };
   write_file_atomic(dir + "/upstream.txt", lines(plan.upstream));
   write_file_atomic(dir + "/cells.txt", lines(plan.cells));
-  write_file_atomic(dir + "/sweep.sbatch",
-                    "#!/usr/bin/env bash\n"
-                    "# One array task = one line of the jobs file given as $1 (written by `rarlhf sweep --slurm`).\n"
-                    "#SBATCH --output=slurm-%x-%A_%a.out\n"
-                    "set -euo pipefail\n"
-                    "line=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" \"$1\")\n"
-                    "[ -n \"$line\" ] || { echo \"sweep.sbatch: no line $((SLURM_ARRAY_TASK_ID + 1)) in $1\" >&2; exit 1; }\n"
-                    "echo \"sweep.sbatch: $line\"\n"
-                    "exec bash -c \"$line\"\n");
+  write_file_atomic(dir + "/sweep.sbatch", R"SH(#!/usr/bin/env bash
+# One array task = one line of the jobs file given as $1 (written by `rarlhf sweep --slurm`).
+# Before the time limit Slurm sends USR1 to this shell (--signal=B:USR1@120); it passes the signal
+# on to the run, which checkpoints and stops, and requeues the task, which then resumes the run.
+#SBATCH --output=slurm-%x-%A_%a.out
+#SBATCH --open-mode=append
+#SBATCH --signal=B:USR1@120
+#SBATCH --requeue
+set -uo pipefail
+line=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" "$1")
+[ -n "$line" ] || { echo "sweep.sbatch: no line $((SLURM_ARRAY_TASK_ID + 1)) in $1" >&2; exit 1; }
+echo "sweep.sbatch: $line (restart ${SLURM_RESTART_COUNT:-0})"
+set -m  # the run gets its own process group, signalled as a whole
+stopped=0
+bash -c "trap '' USR1; $line" &
+child=$!
+trap 'stopped=1; kill -USR1 -- "-$child" 2>/dev/null' USR1
+while :; do
+  wait "$child"
+  rc=$?
+  kill -0 "$child" 2>/dev/null || break  # else the trap ended the wait: the run is still stopping
+done
+if [ "$rc" -ne 0 ] && [ "$stopped" = 1 ]; then
+  task=${SLURM_ARRAY_JOB_ID:-${SLURM_JOB_ID:-?}}_${SLURM_ARRAY_TASK_ID}
+  echo "sweep.sbatch: stopped before the end (checkpointed); requeueing $task"
+  scontrol requeue "$task" || { echo "sweep.sbatch: scontrol requeue $task failed; resubmit to resume" >&2; exit 1; }
+  exit 0
+fi
+exit "$rc"
+)SH");
   const std::string q = shell_quote(dir);
   std::string submit =
       "#!/usr/bin/env bash\n"
@@ -366,15 +423,15 @@ std::string write_sweep_slurm(const SweepPlan& plan, const std::vector<std::stri
       "# grid point x seed) once those are done. Extra sbatch options (partition, account, time, GPUs)\n"
       "# come from RARLHF_SBATCH_OPTS. RARLHF_DRY_RUN=1 prints the sbatch commands only.\n"
       "set -euo pipefail\n"
-      "opts=(${RARLHF_SBATCH_OPTS:-})\n"
+      "read -ra opts <<<\"${RARLHF_SBATCH_OPTS:-}\"\n"
       "sb() { if [ \"${RARLHF_DRY_RUN:-0}\" = 1 ]; then echo sbatch \"$@\" >&2; echo JOB; else sbatch --parsable \"$@\"; fi; }\n"
       "dep=()\n";
   if (!plan.upstream.empty()) {
-    submit += "up=$(sb \"${opts[@]}\" --job-name=rarlhf-sweep-shared --array=0-" +
+    submit += "up=$(sb ${opts[@]+\"${opts[@]}\"} --job-name=rarlhf-sweep-shared --array=0-" +
               std::to_string(plan.upstream.size() - 1) + " " + q + "/sweep.sbatch " + q + "/upstream.txt)\n" +
               "dep=(--dependency=afterok:${up%%;*})\n";
   }
-  submit += "sb \"${opts[@]}\" \"${dep[@]}\" --job-name=rarlhf-sweep-cells --array=0-" +
+  submit += "sb ${opts[@]+\"${opts[@]}\"} ${dep[@]+\"${dep[@]}\"} --job-name=rarlhf-sweep-cells --array=0-" +
             std::to_string(plan.cells.size() - 1) + " " + q + "/sweep.sbatch " + q + "/cells.txt\n";
   write_file_atomic(dir + "/submit.sh", submit);
   fs::permissions(dir + "/submit.sh", fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
@@ -398,7 +455,27 @@ std::vector<bool> non_dominated(const std::vector<std::array<double, 2>>& points
   return keep;
 }
 
-std::string aggregate_sweep(const std::string& root, bool plots) {
+namespace {
+
+// One (cell, model) with a test-split eval.json.
+struct SweepRow {
+  std::string point, model;
+  json settings;
+  int64_t seed = 0;
+  std::map<std::string, double> v;
+};
+
+struct SweepRead {
+  std::vector<std::string> keys, trained, cvar_keys;
+  std::string upstream_stage, reference;
+  int64_t kl_last = 10;
+  size_t cells = 0, cells_seen = 0;
+  std::vector<SweepRow> rows;
+};
+
+// The manifest's cells that have an eval, as rows. A manifest field of the wrong shape is an
+// IoError naming the file and the field.
+SweepRead read_sweep(const std::string& root, int64_t kl_last_override) {
   const std::string manifest_path = root + "/sweep.json";
   if (!file_exists(manifest_path)) throw IoError(manifest_path + ": no sweep manifest; run `rarlhf sweep` first");
   json manifest;
@@ -407,74 +484,102 @@ std::string aggregate_sweep(const std::string& root, bool plots) {
   } catch (const json::exception& e) {
     throw IoError(manifest_path + ": not JSON (" + std::string(e.what()) + ")");
   }
-  std::vector<std::string> keys;
-  for (const auto& g : manifest.at("grid")) keys.push_back(g.at("key").get<std::string>());
-  const auto trained = manifest.at("trained").get<std::vector<std::string>>();
-  const std::string upstream_stage = manifest.value("upstream_stage", std::string());
-  const std::string reference = manifest.value("reference", std::string());
-  const int64_t kl_last = manifest.value("kl_last", int64_t{10});
-
-  // One row per (cell, model) with a test-split eval.json.
-  struct Row {
-    std::string point, model;
-    json settings;
-    int64_t seed = 0;
-    std::map<std::string, double> v;
+  SweepRead out;
+  std::string where = "the top level";
+  auto malformed = [&](const std::string& what) {
+    return IoError(manifest_path + ": " + where + ": " + what +
+                   "; a manifest is what `rarlhf sweep` or scripts/slurm/grid.sh writes");
   };
-  std::vector<Row> rows;
-  std::vector<std::string> cvar_keys;
-  size_t cells_seen = 0;
-  for (const auto& c : manifest.at("cells")) {
-    const std::string dir = c.value("dir", std::string()), eval_dir = dir + "/eval";
-    std::vector<std::pair<std::string, std::string>> evals;  // model, eval.json
-    std::map<std::string, std::string> metrics_of;           // trained model -> metrics.jsonl
-    if (c.contains("evals")) {  // a manifest naming its files (scripts/slurm/grid.sh)
-      for (auto it = c["evals"].begin(); it != c["evals"].end(); ++it)
-        if (file_exists(it->get<std::string>())) evals.emplace_back(it.key(), it->get<std::string>());
-      if (c.contains("metrics"))
-        for (auto it = c["metrics"].begin(); it != c["metrics"].end(); ++it) metrics_of[it.key()] = it->get<std::string>();
-    } else if (fs::is_directory(eval_dir)) {  // a sweep cell: <dir>/eval/<model>-test/eval.json
-      for (const auto& e : fs::directory_iterator(eval_dir)) {
-        const std::string n = e.path().filename().string();
-        if (n.size() > 5 && n.compare(n.size() - 5, 5, "-test") == 0 && file_exists(e.path().string() + "/eval.json"))
-          evals.emplace_back(n.substr(0, n.size() - 5), e.path().string() + "/eval.json");
-      }
-      std::sort(evals.begin(), evals.end());
-      for (const auto& m : trained) metrics_of[m] = dir + "/" + m + "/metrics.jsonl";
-    }
-    if (evals.empty()) continue;
-    ++cells_seen;
-    for (const auto& [raw_model, path] : evals) {
-      json ej;
-      try {
-        ej = json::parse(read_file(path));
-      } catch (const json::exception& e) {
-        throw IoError(path + ": not JSON (" + std::string(e.what()) + "); rerun the sweep to redo that eval");
-      }
-      Row r;
-      r.point = c.at("point").get<std::string>();
-      r.settings = c.at("settings");
-      r.seed = c.at("seed").get<int64_t>();
-      r.model = raw_model == "base" && !upstream_stage.empty() ? upstream_stage : raw_model;
-      r.v["reward"] = json_number_at(ej, {"reward", "mean"});
-      r.v["tail"] = json_number_at(ej, {"tail", "reward", "mean"});
-      r.v["tail_count"] = json_number_at(ej, {"tail", "count"});
-      if (ej.contains("cvar") && ej["cvar"].is_object()) {
-        for (auto it = ej["cvar"].begin(); it != ej["cvar"].end(); ++it) {
-          if (std::find(cvar_keys.begin(), cvar_keys.end(), it.key()) == cvar_keys.end()) cvar_keys.push_back(it.key());
-          r.v["cvar_" + it.key()] = it->is_number() ? it->get<double>() : NAN;
+  try {
+    if (!manifest.is_object()) throw std::invalid_argument("not an object");
+    for (const auto& g : manifest.at("grid")) out.keys.push_back(g.at("key").get<std::string>());
+    out.trained = manifest.at("trained").get<std::vector<std::string>>();
+    out.upstream_stage = manifest.value("upstream_stage", std::string());
+    out.reference = manifest.value("reference", std::string());
+    out.kl_last = kl_last_override > 0 ? kl_last_override : manifest.value("kl_last", int64_t{10});
+    const std::string base = manifest.value("base", std::string());
+    auto resolve = [&](const std::string& p) { return base.empty() || p.empty() || p[0] == '/' ? p : base + "/" + p; };
+    const json& cells = manifest.at("cells");
+    if (!cells.is_array()) throw std::invalid_argument("\"cells\" is not an array");
+    out.cells = cells.size();
+    for (size_t ci = 0; ci < cells.size(); ++ci) {
+      const json& c = cells[ci];
+      where = "cells[" + std::to_string(ci) + "]";
+      const std::string dir = resolve(c.value("dir", std::string())), eval_dir = dir + "/eval";
+      std::vector<std::pair<std::string, std::string>> evals;  // model, eval.json
+      std::map<std::string, std::string> metrics_of;           // trained model -> metrics.jsonl
+      if (c.contains("evals")) {  // a manifest naming its files (scripts/slurm/grid.sh)
+        for (auto it = c["evals"].begin(); it != c["evals"].end(); ++it) {
+          const std::string path = resolve(it->get<std::string>());
+          if (file_exists(path)) evals.emplace_back(it.key(), path);
         }
+        if (c.contains("metrics"))
+          for (auto it = c["metrics"].begin(); it != c["metrics"].end(); ++it)
+            metrics_of[it.key()] = resolve(it->get<std::string>());
+      } else if (fs::is_directory(eval_dir)) {  // a sweep cell: <dir>/eval/<model>-test/eval.json
+        for (const auto& e : fs::directory_iterator(eval_dir)) {
+          const std::string n = e.path().filename().string();
+          if (n.size() > 5 && n.compare(n.size() - 5, 5, "-test") == 0 && file_exists(e.path().string() + "/eval.json"))
+            evals.emplace_back(n.substr(0, n.size() - 5), e.path().string() + "/eval.json");
+        }
+        std::sort(evals.begin(), evals.end());
+        for (const auto& m : out.trained) metrics_of[m] = dir + "/" + m + "/metrics.jsonl";
       }
-      r.v["perplexity"] = json_number_at(ej, {"perplexity", "mean_per_text"});
-      r.v["dist2"] = json_number_at(ej, {"dist", "dist2"});
-      // The trained stages' own KL; the policy they start from is their reference: KL 0 by definition;
-      // any other model (a baseline, the pre-trained policy before SFT) has no KL to that reference here.
-      const bool is_trained = metrics_of.count(r.model) > 0;
-      r.v["kl"] = is_trained ? last_kl(metrics_of.at(r.model), kl_last) : r.model == reference ? 0.0 : NAN;
-      rows.push_back(std::move(r));
+      if (evals.empty()) continue;
+      ++out.cells_seen;
+      for (const auto& [raw_model, path] : evals) {
+        json ej;
+        try {
+          ej = json::parse(read_file(path));
+        } catch (const json::exception& e) {
+          throw IoError(path + ": not JSON (" + std::string(e.what()) + "); rerun the sweep to redo that eval");
+        }
+        SweepRow r;
+        r.point = c.at("point").get<std::string>();
+        r.settings = c.at("settings");
+        r.seed = c.at("seed").get<int64_t>();
+        r.model = raw_model == "base" && !out.upstream_stage.empty() ? out.upstream_stage : raw_model;
+        r.v["reward"] = json_number_at(ej, {"reward", "mean"});
+        r.v["tail"] = json_number_at(ej, {"tail", "reward", "mean"});
+        r.v["tail_count"] = json_number_at(ej, {"tail", "count"});
+        if (ej.contains("cvar") && ej["cvar"].is_object()) {
+          for (auto it = ej["cvar"].begin(); it != ej["cvar"].end(); ++it) {
+            if (std::find(out.cvar_keys.begin(), out.cvar_keys.end(), it.key()) == out.cvar_keys.end())
+              out.cvar_keys.push_back(it.key());
+            r.v["cvar_" + it.key()] = it->is_number() ? it->get<double>() : NAN;
+          }
+        }
+        r.v["perplexity"] = json_number_at(ej, {"perplexity", "mean_per_text"});
+        r.v["dist2"] = json_number_at(ej, {"dist", "dist2"});
+        // The trained stages' own KL; the policy they start from is their reference: KL 0 by
+        // definition; any other model (a baseline, the pre-trained policy before SFT) has no KL to
+        // that reference here.
+        const bool is_trained = metrics_of.count(r.model) > 0;
+        r.v["kl"] = is_trained ? last_kl(metrics_of.at(r.model), out.kl_last) : r.model == out.reference ? 0.0 : NAN;
+        out.rows.push_back(std::move(r));
+      }
     }
+  } catch (const json::exception& e) {
+    throw malformed(e.what());
+  } catch (const std::invalid_argument& e) {
+    throw malformed(e.what());
   }
-  if (rows.empty()) throw IoError(root + ": no cell has a finished eval yet (cells/*/seed*/eval/*-test/eval.json)");
+  if (out.rows.empty())
+    throw IoError(root + ": no cell has a finished eval yet (cells/*/seed*/eval/*-test/eval.json)");
+  return out;
+}
+
+}  // namespace
+
+std::string aggregate_sweep(const std::string& root, bool plots, int64_t kl_last_override) {
+  SweepRead read = read_sweep(root, kl_last_override);
+  const auto& keys = read.keys;
+  const auto& trained = read.trained;
+  const std::string& reference = read.reference;
+  const int64_t kl_last = read.kl_last;
+  const size_t cells_seen = read.cells_seen;
+  std::vector<SweepRow>& rows = read.rows;
+  std::vector<std::string>& cvar_keys = read.cvar_keys;
   std::sort(cvar_keys.begin(), cvar_keys.end(), [](const std::string& a, const std::string& b) {
     return std::stod(a) < std::stod(b);
   });
@@ -567,16 +672,17 @@ std::string aggregate_sweep(const std::string& root, bool plots) {
     sum_csv << csv_cell(g.point);
     for (const auto& k : keys) sum_csv << "," << csv_cell(g.settings.value(k, std::string()));
     sum_csv << "," << csv_cell(g.model) << "," << g.seeds.size();
-    json mean = json::object(), sd = json::object();
+    json mean = json::object(), sd = json::object(), count = json::object();
     for (const auto& m : metrics) {
       sum_csv << "," << number_cell(g.mean.at(m)) << "," << number_cell(g.sd.at(m));
       mean[m] = std::isfinite(g.mean.at(m)) ? json(g.mean.at(m)) : json(nullptr);
       sd[m] = std::isfinite(g.sd.at(m)) ? json(g.sd.at(m)) : json(nullptr);
+      count[m] = finite_count(g.values.at(m));  // the seeds with a number (mean and std are over those)
     }
     sum_csv << "," << pareto_tail[i] << "," << pareto_cvar[i] << "," << frontier_reward_kl[i] << ","
             << frontier_tail_kl[i] << "\n";
     groups_json.push_back({{"point", g.point}, {"settings", g.settings}, {"model", g.model}, {"seeds", g.seeds},
-                           {"mean", mean}, {"std", sd}, {"pareto_reward_tail", bool(pareto_tail[i])},
+                           {"mean", mean}, {"std", sd}, {"n", count}, {"pareto_reward_tail", bool(pareto_tail[i])},
                            {"pareto_reward_cvar", bool(pareto_cvar[i])},
                            {"frontier_reward_kl", bool(frontier_reward_kl[i])},
                            {"frontier_tail_kl", bool(frontier_tail_kl[i])}});
@@ -609,7 +715,7 @@ std::string aggregate_sweep(const std::string& root, bool plots) {
           << " | " << (pareto_tail[i] ? "★" : "") << " |\n";
   }
   md << "# Sweep " << root << "\n\n"
-     << cells_seen << " of " << manifest.at("cells").size() << " cells evaluated; mean ± sample std over seeds "
+     << cells_seen << " of " << read.cells << " cells evaluated; mean ± sample std over seeds "
      << "(test split; tail reward = the test prompts of the tail; KL = mean objective/kl over each training "
      << "stage's last " << kl_last << " iterations, 0 for " << (reference.empty() ? "none" : reference)
      << ", their KL reference). "
@@ -620,7 +726,7 @@ std::string aggregate_sweep(const std::string& root, bool plots) {
   write_file_atomic(root + "/summary.csv", sum_csv.str());
   write_file_atomic(root + "/summary.md", md.str());
   const json summary = {{"root", root}, {"grid_keys", keys}, {"cvar_key", cvar_main}, {"kl_last", kl_last},
-                        {"cells", manifest.at("cells").size()}, {"cells_evaluated", cells_seen},
+                        {"cells", read.cells}, {"cells_evaluated", cells_seen},
                         {"groups", groups_json}};
   write_file_atomic(root + "/summary.json", summary.dump(2) + "\n");
   if (plots) {

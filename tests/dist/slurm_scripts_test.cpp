@@ -335,6 +335,8 @@ TEST_F(SlurmScriptsTest, GridSubmitsEveryCellWithNumericDependenciesOnAMultiClus
   EXPECT_EQ(cell["evals"]["ra-rlhf"], "runs/jigsaw-ra-rlhf/" + ra_eval->id + "_1/eval-test/eval.json");
   EXPECT_EQ(cell["metrics"]["ra-rlhf"], "runs/jigsaw-ra-rlhf/" + ra_train->id + "_1/metrics.jsonl");
   EXPECT_EQ(cell["evals"].size(), 5u);
+  // The paths are relative to the checkout grid.sh ran in, which the manifest names.
+  EXPECT_TRUE(fs::equivalent(manifest["base"].get<std::string>(), kSrc)) << manifest["base"];
   if (fs::exists(kBin)) {
     // Those files, made up here, aggregate through `rarlhf sweep --aggregate`: per (task, model) the
     // mean over the seeds; KL = the mean of each training stage's last 10 objective/kl; SFT (the
@@ -358,9 +360,13 @@ TEST_F(SlurmScriptsTest, GridSubmitsEveryCellWithNumericDependenciesOnAMultiClus
         want_kl[c["point"].get<std::string>() + "/" + it.key()] += (seed + 1.0) / 3;  // the last 10 only
       }
     }
-    fs::copy_file(root_ + "/grid/sweep.json", work + "/sweep.json");
+    // The made-up files lie under work/: a copy of the manifest with that base aggregates them from
+    // any directory.
+    nlohmann::json moved = manifest;
+    moved["base"] = work;
+    tmp_->write("work/sweep.json", moved.dump());
     const std::string agg_log = log("aggregate.out");
-    ASSERT_EQ(run({"bash", "-c", "cd " + work + " && " + kBin + " sweep --aggregate ."}, {}, agg_log, 60), 0)
+    ASSERT_EQ(run({"bash", "-c", "cd / && " + kBin + " sweep --aggregate " + work}, {}, agg_log, 60), 0)
         << read_file(agg_log);
     const auto summary = nlohmann::json::parse(read_file(work + "/summary.json"));
     ASSERT_EQ(summary["groups"].size(), 10u);  // 2 tasks x 5 models
@@ -388,6 +394,19 @@ TEST_F(SlurmScriptsTest, GridSubmitsEveryCellWithNumericDependenciesOnAMultiClus
             static_cast<long>(promised))
       << read_file(grid_log);
   EXPECT_FALSE(fs::exists(log("sbatch.log")));
+}
+
+// Slurm's step syntax (0-10:2) would run other seeds than the manifest lists: refused up front.
+TEST_F(SlurmScriptsTest, GridRefusesSeedsItCannotList) {
+  for (const std::string seeds : {"0-10:2", "a", "3-1"}) {
+    auto env = slurm_env("1");
+    env["RARLHF_SEEDS"] = seeds;
+    const std::string grid_log = log("grid.out");
+    EXPECT_NE(run({"bash", kSrc + "/scripts/slurm/grid.sh"}, env, grid_log, 60), 0) << seeds;
+    const std::string out = read_file(grid_log);
+    EXPECT_TRUE(contains(out, "grid: RARLHF_SEEDS='" + seeds + "'")) << out;
+    EXPECT_FALSE(fs::exists(log("sbatch.log"))) << "nothing submitted: " << seeds;
+  }
 }
 
 TEST_F(SlurmScriptsTest, GridStopsWhenSbatchPrintsNoJobId) {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "rarlhf/common/fs.h"
@@ -85,6 +86,43 @@ TEST(PlotEval, QuantileCsvMatchesLibraryAndPngsAreWritten) {
   }
   // A folder without generations.jsonl is a one-line error, exit 1.
   EXPECT_EQ(run("/usr/bin/python3 " + script + " " + root.string() + "/nothing --out " + out + " 2>/dev/null"), 1);
+  fs::remove_all(root);
+}
+
+// scripts/plot_training.py groups the tasks of a Slurm array (runs/<name>/<array job>_<task>, as
+// scripts/slurm writes them) as seeds of one run; its CSV quotes a label with a comma. Mean and
+// std by hand: objective/kl 1 and 3 at iteration 0 -> mean 2, sample std sqrt(2).
+TEST(PlotTraining, ArrayTasksAreTheSeedsOfOneGroup) {
+  if (!have_matplotlib()) GTEST_SKIP() << "/usr/bin/python3 has no matplotlib";
+  fs::path root = fs::temp_directory_path() / ("rarlhf_plot_training_test_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  const std::vector<std::pair<std::string, double>> runs = {
+      {"imdb-rlhf/4001_0", 1.0}, {"imdb-rlhf/4001_1", 3.0}, {"imdb-rlhf/4002_0", 10.0}, {"a,b", 5.0}};
+  std::string dirs;
+  for (const auto& [name, kl] : runs) {
+    fs::create_directories(root / name);
+    std::ofstream(root / name / "metrics.jsonl") << nlohmann::json{{"iteration", 0}, {"objective/kl", kl}}.dump() << "\n";
+    dirs += " '" + (root / name).string() + "'";
+  }
+  const std::string script = std::string(RARLHF_SOURCE_DIR) + "/scripts/plot_training.py";
+  const std::string csv_path = (root / "curves.csv").string();
+  ASSERT_EQ(run("/usr/bin/python3 " + script + dirs + " --out " + (root / "curves.png").string() + " --csv " + csv_path +
+                " >/dev/null"),
+            0);
+  EXPECT_TRUE(is_png((root / "curves.png").string()));
+  CsvReader csv(read_file(csv_path), "curves.csv");
+  std::vector<std::string> row;
+  ASSERT_EQ(csv.next(row), CsvReader::Status::kRecord);
+  std::map<std::string, std::vector<std::string>> kl_rows;
+  while (csv.next(row) == CsvReader::Status::kRecord)
+    if (row.at(0) == "objective/kl") kl_rows[row.at(1)] = row;
+  ASSERT_EQ(kl_rows.size(), 3u);
+  const auto& two = kl_rows.at("imdb-rlhf/4001");
+  EXPECT_DOUBLE_EQ(std::stod(two.at(3)), 2.0);
+  EXPECT_NEAR(std::stod(two.at(4)), std::sqrt(2.0), 1e-12);
+  EXPECT_EQ(two.at(5), "2");
+  EXPECT_EQ(kl_rows.at("imdb-rlhf/4002").at(5), "1");
+  EXPECT_DOUBLE_EQ(std::stod(kl_rows.at("a,b").at(3)), 5.0);
   fs::remove_all(root);
 }
 

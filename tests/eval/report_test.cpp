@@ -70,8 +70,10 @@ TEST(Report, MetricsHandWorked) {
   cfg.tail_quantile = 0.5;
   std::vector<TextNll> nll = {{2.0, 2}};
   m = compute_eval_metrics(hand_records(), cfg, &nll);
-  EXPECT_EQ(m.tail.indices, (std::vector<size_t>{0, 1}));
-  EXPECT_DOUBLE_EQ(m.tail.threshold, -3.0);
+  // The quantile is over the 3 prompts (p1 has two generations): the worst ceil(1.5) = 2 are p1
+  // (-3.0) and p3 (-2.6), with all their generations.
+  EXPECT_EQ(m.tail.indices, (std::vector<size_t>{0, 1, 3}));
+  EXPECT_DOUBLE_EQ(m.tail.threshold, -2.6);
   ASSERT_TRUE(m.has_perplexity);
   EXPECT_DOUBLE_EQ(m.perplexity.corpus, std::exp(1.0));
 
@@ -79,6 +81,22 @@ TEST(Report, MetricsHandWorked) {
   bad[2].reward = NAN;
   EXPECT_THROW(compute_eval_metrics(bad, cfg), IoError);
   EXPECT_THROW(compute_eval_metrics({}, cfg), std::invalid_argument);
+}
+
+// eval.samples_per_prompt = 2 on 3 prompts: a quantile tail of 0.5 is ceil(1.5) = 2 prompts, i.e.
+// 4 generations (a quantile over the 6 generations would take 3 and split a prompt's pair).
+TEST(Report, QuantileTailKeepsEachPromptsGenerationsTogether) {
+  std::vector<GenerationRecord> r = {
+      {"a", "x", "neg", -1.0, 1.0}, {"a", "y", "neg", -1.0, 3.0}, {"b", "x", "pos", 2.0, 5.0},
+      {"b", "y", "pos", 2.0, 7.0},  {"c", "x", "neg", 0.0, -2.0}, {"c", "y", "neg", 0.0, -4.0},
+  };
+  EvalConfig cfg;
+  cfg.tail_quantile = 0.5;
+  const EvalMetrics m = compute_eval_metrics(r, cfg);
+  EXPECT_EQ(m.prompts, 3);
+  EXPECT_EQ(m.tail.indices, (std::vector<size_t>{0, 1, 4, 5}));  // a (-1.0) and c (0.0)
+  EXPECT_DOUBLE_EQ(m.tail.threshold, 0.0);
+  EXPECT_DOUBLE_EQ(m.tail_reward.mean, (1.0 + 3.0 - 2.0 - 4.0) / 4);
 }
 
 TEST(Report, WriteReadRoundTripAndEvalJson) {

@@ -2,13 +2,15 @@
 // Pareto marking on a constructed example; and a 2 x 2 grid x 2 seeds sweep of a tiny GPT-2 run
 // end to end by the binary: stopped with SIGTERM after its first cell and rerun, it finishes
 // without redoing that cell, and its summary equals an aggregation by hand of the cells' eval.json
-// and metrics.jsonl; --slurm writes job lines that are the same commands.
+// and metrics.jsonl; --slurm writes job lines that are the same commands, and a task stopped by
+// USR1 requeues itself; a rerun with other settings does not reuse finished cells.
 #include "rarlhf/pipeline/sweep.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -98,6 +100,22 @@ TEST(SweepPlan, CellsSharedStagesAndErrors) {
   Config no_eval = cfg;
   no_eval.pipeline.stages = {"sft", "rlhf"};
   EXPECT_THROW(plan_sweep(no_eval, spec), ConfigError);
+  Config no_test = cfg;  // the summary reads the test split's eval.json
+  no_test.pipeline.eval_splits = {"tail"};
+  EXPECT_THROW(plan_sweep(no_test, spec), ConfigError);
+  // Each job records its config, its sets applied.
+  p = plan_sweep(cfg, spec);
+  const json c7 = json::parse(p.cells[7].config);
+  EXPECT_EQ(c7["ppo"]["init_kl_coef"], 0.2);
+  EXPECT_EQ(c7["risk"]["alpha"], 0.4);
+  EXPECT_EQ(c7["run"]["seed"], 1);
+  EXPECT_EQ(c7["model"]["path"], "/sw/shared/seed1/sft/policy");
+  // A relative run.out_dir becomes absolute (job lines and manifests work from anywhere).
+  Config rel = cfg;
+  rel.run.out_dir = "runs/sw/";
+  p = plan_sweep(rel, spec);
+  EXPECT_EQ(p.root, (fs::current_path() / "runs/sw").string());
+  EXPECT_EQ(p.cells[0].dir, p.root + "/cells/init_kl_coef_0.05__alpha_0.2/seed0");
 }
 
 // A(1,1) B(2,.5) C(.5,2) are the frontier; D(.9,.9) is beaten by A; E equals B (both kept); F has a
@@ -207,6 +225,47 @@ TEST_F(SweepCliTest, StopResumeAndTheSummaryEqualsAnAggregationByHand) {
                               root_ + "/task0.log", 120);
   EXPECT_EQ(rc, 0) << testing::slurp(root_ + "/task0.log");
   EXPECT_NE(testing::slurp(root_ + "/task0.log").find("done already"), std::string::npos);  // that finished cell
+
+  // A rerun that would give a finished cell other settings stops before running anything, naming
+  // the cell and the key (the cells' SWEEP_DONE holds their config).
+  std::vector<std::string> changed = args_;
+  changed.insert(changed.end(), {"--set", "ppo.lam=0.9"});
+  EXPECT_NE(testing::run(changed, {}, root_ + "/changed.log", 60), 0);
+  const std::string changed_log = testing::slurp(root_ + "/changed.log");
+  EXPECT_NE(changed_log.find(first + " was finished with other settings"), std::string::npos) << changed_log;
+  EXPECT_NE(changed_log.find("ppo.lam"), std::string::npos) << changed_log;
+  EXPECT_EQ(json::parse(testing::slurp(first + "/SWEEP_DONE"))["run"]["out_dir"], first);
+
+  // A Slurm task stopped by the time limit's USR1: the run checkpoints, the task requeues itself
+  // (a fake scontrol records it) and is not marked done; the requeued task finishes the cell.
+  const std::string out2 = root_ + "/sw2";
+  std::vector<std::string> slurm2 = slurm;
+  slurm2.insert(slurm2.end(), {"--set", "run.out_dir=" + out2});
+  ASSERT_EQ(testing::run(slurm2, {}, root_ + "/slurm2.log", 60), 0) << testing::slurp(root_ + "/slurm2.log");
+  fs::create_directories(root_ + "/bin");
+  {
+    std::ofstream f(root_ + "/bin/scontrol");
+    f << "#!/bin/sh\necho \"$*\" >> " << root_ << "/scontrol.log\n";
+  }
+  fs::permissions(root_ + "/bin/scontrol", fs::perms::owner_all);
+  const std::map<std::string, std::string> task_env = {{"SLURM_ARRAY_TASK_ID", "0"}, {"SLURM_ARRAY_JOB_ID", "5000"},
+                                                       {"PATH", root_ + "/bin:" + std::getenv("PATH")}};
+  const std::string cell2 = out2 + "/cells/init_kl_coef_0.05__alpha_0.25/seed0";
+  pid_t task = testing::spawn({"bash", out2 + "/slurm/sweep.sbatch", out2 + "/slurm/cells.txt"}, task_env,
+                              root_ + "/task_stop.log");
+  const auto started = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (!fs::exists(cell2 + "/rlhf") && std::chrono::steady_clock::now() < started)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ::kill(task, SIGUSR1);
+  EXPECT_EQ(testing::wait_for(task, std::chrono::seconds(120)), 0) << testing::slurp(root_ + "/task_stop.log");
+  EXPECT_EQ(testing::slurp(root_ + "/scontrol.log"), "requeue 5000_0\n") << testing::slurp(root_ + "/task_stop.log");
+  EXPECT_FALSE(fs::exists(cell2 + "/SWEEP_DONE"));
+  ASSERT_EQ(testing::run({"bash", out2 + "/slurm/sweep.sbatch", out2 + "/slurm/cells.txt"}, task_env,
+                         root_ + "/task_again.log", 300),
+            0)
+      << testing::slurp(root_ + "/task_again.log");
+  EXPECT_EQ(testing::slurp(root_ + "/scontrol.log"), "requeue 5000_0\n");  // not again
+  EXPECT_EQ(json::parse(testing::slurp(cell2 + "/SWEEP_DONE"))["run"]["out_dir"], cell2);
 
   if (std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") != 0) {
     GTEST_LOG_(INFO) << "no matplotlib: the plots are not checked";

@@ -334,7 +334,7 @@ struct EvalConfig {
     v("tail_threshold", tail_threshold, "tail = prompt score <= this (IMDB -2.5, Jigsaw +5)");
     v("tail_quantile", tail_quantile, "> 0: tail = worst q fraction of prompts by prompt score instead");
     v("num_prompts", num_prompts, "0 = all test prompts (paper IMDB: 5000)");
-    v("samples_per_prompt", samples_per_prompt, "generations per test prompt; reward, tail and CVaR are over all of them, Dist-n pools each prompt's (DExperts/Quark: 25)");
+    v("samples_per_prompt", samples_per_prompt, "generations per test prompt; reward, tail and CVaR are over all of them (a tail_quantile over prompts, each with all its generations), Dist-n pools each prompt's (DExperts/Quark: 25)");
     v("cvar_alphas", cvar_alphas, "CVaR levels reported");
     v("ppl_path", ppl_path, "human reference texts for perplexity; \"\" = skip");
     v("ppl_max_chars", ppl_max_chars, "cut reference texts to N chars (IMDB 1000, Jigsaw 120)");

@@ -40,7 +40,8 @@ struct EvalMetrics {
   Perplexity perplexity;
 };
 
-// Metrics over `records` with cfg's tail rule (tail_quantile > 0, else tail_threshold) and
+// Metrics over `records` with cfg's tail rule (tail_quantile > 0: that share of the distinct
+// prompts, each with all its generations; else tail_threshold) and
 // cvar_alphas. per_text_nll (optional) gives the perplexity. Throws IoError when a record has a
 // non-finite prompt_score/reward, std::invalid_argument when records is empty.
 EvalMetrics compute_eval_metrics(const std::vector<GenerationRecord>& records, const EvalConfig& cfg,
@@ -76,8 +77,13 @@ bool plot_eval_runs(const std::vector<std::string>& run_dirs, const std::string&
                     double tail_threshold = NAN);
 
 // Runs scripts/plot_training.py over train/sft run folders (their metrics.jsonl) into out_png (and
-// the numbers behind it into out_png with .csv): the paper's Fig. 3/7 panels, seeds of one run
-// grouped into mean +- std bands. Optional like plot_eval_runs: a warning and false when it cannot.
+// the numbers behind it into training_curves_csv(out_png)): the paper's Fig. 3/7 panels, seeds of
+// one run grouped into mean +- std bands. IoError when it cannot (no script, no matplotlib).
+void draw_training_curves(const std::vector<std::string>& run_dirs, const std::string& out_png,
+                          const std::string& title = "", bool quiet = true);
+// out_png with .csv for its .png (appended when it has none).
+std::string training_curves_csv(const std::string& out_png);
+// draw_training_curves, optional like plot_eval_runs: a warning and false when it cannot.
 bool plot_training_curves(const std::vector<std::string>& run_dirs, const std::string& out_png);
 
 }  // namespace rarlhf

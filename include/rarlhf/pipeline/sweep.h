@@ -43,6 +43,7 @@ struct SweepJob {
   int64_t seed = 0;
   std::string dir;
   std::vector<std::string> sets;  // --set overrides after the user's (grid, seed, out_dir, stages, ...)
+  std::string config;             // the run's config (JSON, the sets applied): what SWEEP_DONE records
 };
 
 struct SweepPlan {
@@ -51,22 +52,25 @@ struct SweepPlan {
   std::vector<std::string> trained;  // the cells' training stages, in pipeline order
   std::string upstream_stage;        // the shared run's last training stage ("" = not shared)
   std::string reference;             // the model whose KL to the cells' reference is 0 ("" = model.ref_path)
+  std::string root;                  // run.out_dir, absolute
 };
 
-// The plan for `cfg` (run.out_dir is the sweep's root). ConfigError when a grid key is unknown or a
-// value does not make a valid config, a method is not a training stage, or the config's
-// pipeline.stages has no eval stage.
+// The plan for `cfg` (run.out_dir, made absolute, is the sweep's root). ConfigError when a grid key
+// is unknown or a value does not make a valid config, a method is not a training stage, or the
+// config's pipeline.stages has no eval stage or pipeline.eval_splits no test split.
 SweepPlan plan_sweep(const Config& cfg, const SweepSpec& spec);
 nlohmann::json plan_json(const SweepPlan& plan, const SweepSpec& spec);
 
-// Runs every job not yet done (marked by <dir>/SWEEP_DONE) as a child `rarlhf run <base_args>
-// <job.sets>`, in order, printing progress; StageFailed-style exit via the returned status:
-// 0 = all done, else the failing child's status (the sweep stops there; rerun to resume).
+// Runs every job not yet done (marked by <dir>/SWEEP_DONE, which holds the job's config) as a child
+// `rarlhf run <base_args> <job.sets>`, in order, printing progress; StageFailed-style exit via the
+// returned status: 0 = all done, else the failing child's status (the sweep stops there; rerun to
+// resume). ConfigError, before anything runs, when a job's SWEEP_DONE holds another config.
 int run_sweep_jobs(const SweepPlan& plan, const std::vector<std::string>& base_args);
 
-// Writes root/slurm/{upstream,cells}.txt (one `rarlhf run ...` line per array task), root/slurm/
-// sweep.sbatch (runs line SLURM_ARRAY_TASK_ID + 1 of the file it is given) and root/slurm/submit.sh
-// (submits the upstream array, then the cells array after it). Returns submit.sh's path.
+// Writes root/slurm/{upstream,cells}.txt (one `cd <cwd> && rarlhf run ...` line per array task),
+// root/slurm/sweep.sbatch (runs line SLURM_ARRAY_TASK_ID + 1 of the file it is given; on the time
+// limit's USR1 the run checkpoints and the task requeues itself) and root/slurm/submit.sh (submits
+// the upstream array, then the cells array after it). Returns submit.sh's path.
 std::string write_sweep_slurm(const SweepPlan& plan, const std::vector<std::string>& base_args,
                               const std::string& root, const std::string& binary);
 
@@ -76,9 +80,11 @@ std::vector<bool> non_dominated(const std::vector<std::array<double, 2>>& points
 
 // Reads every cell of the manifest root/sweep.json that has finished (a cell either names its files,
 // "evals": {model: eval.json}, "metrics": {model: metrics.jsonl}, as scripts/slurm/grid.sh writes
-// them, or is a sweep cell folder), writes cells.csv,
-// summary.csv, summary.md and summary.json, and draws the plots (plots = true; matplotlib optional).
-// Returns the markdown table. IoError when no cell has an eval.json yet.
-std::string aggregate_sweep(const std::string& root, bool plots);
+// them, or is a sweep cell folder; relative paths are relative to the manifest's "base", else to
+// the working directory), writes cells.csv, summary.csv, summary.md and summary.json, and draws the
+// plots (plots = true; matplotlib optional). kl_last > 0 replaces the manifest's. Returns the
+// markdown table. IoError naming the manifest and field when it is malformed, or when no cell has
+// an eval.json yet.
+std::string aggregate_sweep(const std::string& root, bool plots, int64_t kl_last = 0);
 
 }  // namespace rarlhf
