@@ -304,7 +304,10 @@ void finish(BpeModel& m, const std::vector<std::array<int32_t, 3>>& merges) {
     auto it = m.token_to_id.find("<unk>");
     if (it != m.token_to_id.end()) m.unk_id = it->second;
   }
-  if (m.byte_level && missing_byte && m.unk_id < 0) {
+  // tokenizer.json: tokenizers drops a byte whose symbol the vocab lacks when there is no unk token
+  // (SmolLM2's vocab has no symbol for bytes that never occur in UTF-8 text, nor for a few control
+  // bytes); vocab.json + merges.txt (GPT-2's encoder) has every byte.
+  if (m.byte_level && missing_byte && m.unk_id < 0 && !m.hf) {
     throw IoError(m.source + ": the vocab lacks some of the 256 byte symbols and has no <unk>; "
                   "this is not a byte-level BPE vocab (use GPT-2's vocab.json / encoder.json)");
   }
@@ -680,6 +683,7 @@ void piece_ids(const BpeModel& m, const char* p, size_t len, std::vector<int32_t
   }
   sym.resize(len);
   for (size_t k = 0; k < len; ++k) sym[k] = m.byte_id[static_cast<unsigned char>(p[k])];
+  if (m.unk_id < 0) sym.erase(std::remove(sym.begin(), sym.end(), -1), sym.end());  // dropped, as tokenizers does
   merge(m.merges, sym);
   for (auto& id : sym) {
     if (id < 0) id = m.unk_id;  // a byte the vocab lacks (only possible when it has <unk>)
@@ -727,7 +731,7 @@ std::vector<int64_t> BpeTokenizer::encode(const std::string& text) const {
   auto encode_piece = [&](const char* p, size_t len) {
     if (len == 1 && m.byte_level) {
       int32_t id = m.byte_id[static_cast<unsigned char>(p[0])];
-      out.push_back(id >= 0 ? id : m.unk_id);
+      if (id >= 0 || m.unk_id >= 0) out.push_back(id >= 0 ? id : m.unk_id);
       return;
     }
     const bool cacheable = len <= text_detail::kMaxCachedPiece;
