@@ -12,7 +12,10 @@ import statistics
 import sys
 from pathlib import Path
 
-MODELS = [("pretrain", "pretrain"), ("sft", "SFT"), ("rlhf", "RLHF"), ("ra_rlhf", "**RA-RLHF**")]
+# Models in pipeline order; those a pipeline did not evaluate (configs/demo.json has no pretrain stage,
+# configs/demo-toy.json's base is a random init and is not evaluated) are left out.
+MODELS = [("base", "base (no SFT)"), ("pretrain", "pretrain"), ("sft", "SFT"), ("rlhf", "RLHF"),
+          ("ra_rlhf", "**RA-RLHF**")]
 
 
 def load(path):
@@ -29,7 +32,7 @@ def row(run, model):
         "reward": test["reward"]["mean"],
         "tail": tail["reward"]["mean"],
         "cvar": test["cvar"]["0.1"],
-        "ppl": test["perplexity"]["mean_per_text"],
+        "ppl": (test.get("perplexity") or {}).get("mean_per_text", float("nan")),
         "dist2": test["dist"]["dist2"],
     }
 
@@ -45,6 +48,8 @@ def last_kl(run, stage, n=10):
 
 
 def fmt(values, digits):
+    if any(v != v for v in values):  # NaN: not measured
+        return "–"
     mean = statistics.mean(values)
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{mean:.{digits}f} ± {sd:.{digits}f}"
@@ -53,10 +58,11 @@ def fmt(values, digits):
 def main(runs):
     if not runs:
         sys.exit(__doc__.strip())
-    table = {m: [row(r, m) for r in runs] for m, _ in MODELS}
+    models = [(m, label) for m, label in MODELS if all((Path(r) / "eval" / f"{m}-test" / "eval.json").exists() for r in runs)]
+    table = {m: [row(r, m) for r in runs] for m, _ in models}
     print("| model | reward (test) | tail reward | CVaR_0.1 (test) | perplexity | Dist-2 |")
     print("|---|---|---|---|---|---|")
-    for m, label in MODELS:
+    for m, label in models:
         rs = table[m]
         cells = [fmt([r["reward"] for r in rs], 3), fmt([r["tail"] for r in rs], 3), fmt([r["cvar"] for r in rs], 3),
                  fmt([r["ppl"] for r in rs], 0), fmt([r["dist2"] for r in rs], 3)]

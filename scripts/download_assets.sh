@@ -4,8 +4,8 @@
 #
 #   scripts/download_assets.sh [--dry-run] [--only LIST] [DEST]      (DEST default: ./assets-full)
 #     --dry-run   print what would be fetched and where; download nothing
-#     --only      comma-separated subset of: gpt2,distilbert-imdb,toxic-bert,imdb,jigsaw,rtp,gpt-j
-#                 (gpt-j, 12 GB, is fetched only when named)
+#     --only      comma-separated subset of: gpt2,distilbert-imdb,toxic-bert,imdb,jigsaw,rtp,gpt-j,smollm2
+#                 (gpt-j, 12 GB, and smollm2 are fetched only when named)
 #   env: HF_TOKEN (optional Hugging Face token), HF_ENDPOINT (default https://huggingface.co),
 #        RARLHF_GPTJ_REPO (default ybelkada/gpt-j-6b-sharded-bf16, the repo the paper's GPT-J run loads)
 #
@@ -15,6 +15,8 @@
 #   models/toxic-bert/        Jigsaw/RTP reward (unitary/toxic-bert; reward = -logit 0)
 #   models/gpt-j-6b/          the paper's GPT-J policy (ybelkada/gpt-j-6b-sharded-bf16, bf16 shards +
 #                             model.safetensors.index.json; configs/paper/imdb-gptj/)
+#   models/smollm2-135m/      HuggingFaceTB/SmolLM2-135M, unquantized (the demo's policy without the
+#                             GGUF's Q4_1 rounding: --set model.path=assets-full/models/smollm2-135m)
 #   data/aclImdb/{train,test}/{pos,neg}/*.txt     data.format=imdb_dir   (Maas et al. 2011)
 #   data/jigsaw/{train,test,test_labels}.csv      data.format=jigsaw_csv (Kaggle; needs a login)
 #   data/rtp/prompts.jsonl                        data.format=rtp_jsonl  (allenai/real-toxicity-prompts)
@@ -39,7 +41,7 @@ IMDB_URL="https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_MD5="7c2ac02c03563afcf9b574c7e56c153a"  # aclImdb_v1.tar.gz as published (also pinned by torchtext/paddle)
 JIGSAW_COMPETITION="jigsaw-toxic-comment-classification-challenge"
 ALL_ASSETS="gpt2,distilbert-imdb,toxic-bert,imdb,jigsaw,rtp"
-KNOWN_ASSETS="$ALL_ASSETS,gpt-j"
+KNOWN_ASSETS="$ALL_ASSETS,gpt-j,smollm2"
 
 DRY_RUN=0
 ONLY="$ALL_ASSETS"
@@ -326,6 +328,7 @@ if wanted distilbert-imdb; then
 fi
 if wanted toxic-bert; then get_model toxic-bert unitary/toxic-bert "config.json" "$BERT_TOK" "main"; fi
 if wanted gpt-j; then get_model gpt-j-6b "${RARLHF_GPTJ_REPO:-ybelkada/gpt-j-6b-sharded-bf16}" "config.json" "$GPT2_TOK" "main"; fi
+if wanted smollm2; then get_model smollm2-135m HuggingFaceTB/SmolLM2-135M "config.json" "$GPT2_TOK" "main"; fi
 if wanted imdb; then get_imdb; fi
 if wanted jigsaw; then get_jigsaw; fi
 if wanted rtp; then get_rtp; fi

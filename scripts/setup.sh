@@ -109,5 +109,16 @@ if [ ! -f build/CMakeCache.txt ]; then
 fi
 cmake --build build -j "$(nproc)"
 took build "$t"
+
+# The demo's policy: SmolLM2-135M-Instruct as a model folder, converted once from the GGUF file that
+# fetch_assets.sh installed (rarlhf convert writes it whole or not at all).
+assets_dir="${RARLHF_ASSETS_DIR:-assets}"
+gguf="$assets_dir/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+smol="$assets_dir/models/smollm2-135m-instruct"
+if [ -f "$gguf" ] && [ ! -f "$smol/config.json" ]; then
+  t=$SECONDS
+  build/rarlhf convert --gguf "$gguf" --out "$smol"
+  took convert "$t"
+fi
 summary="$(IFS=,; echo "${timings[*]}")"
 echo "setup: built build/rarlhf ($(build/rarlhf --version)) in $((SECONDS - t_start)) s (${summary//,/, })"
