@@ -3,6 +3,7 @@
 // cache. Prints one JSON line per repeat: {"tokens_per_s": ...}. scripts/bench_families.sh runs it in
 // alternation with bench/hf_generate.py (transformers' generate on the same config and cores).
 //   family_generate_bench CONFIG_JSON [--batch 8] [--prompt 64] [--new 48] [--repeats 3] [--threads N]
+// RARLHF_BENCH_PROFILE=PATH runs one more generation under the LibTorch profiler (chrome trace at PATH).
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -14,6 +15,11 @@
 
 #include "rarlhf/generate/sampler.h"
 #include "rarlhf/model/causal_lm.h"
+
+#if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
+#include <torch/csrc/autograd/profiler_legacy.h>
+#define RARLHF_BENCH_HAVE_PROFILER 1
+#endif
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -55,6 +61,14 @@ int main(int argc, char** argv) {
       std::printf("{\"tokens_per_s\": %.2f, \"seconds\": %.4f, \"threads\": %lld}\n", double(B * N) / s, s,
                   static_cast<long long>(threads));
       std::fflush(stdout);
+    }
+    if (const char* path = std::getenv("RARLHF_BENCH_PROFILE"); path && *path) {
+#ifdef RARLHF_BENCH_HAVE_PROFILER
+      torch::autograd::profiler::RecordProfile guard(path);
+      rarlhf::generate(lm, prompts, cfg, eos, 0);
+#else
+      throw std::runtime_error("RARLHF_BENCH_PROFILE: this LibTorch has no legacy profiler; unset it");
+#endif
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "family_generate_bench: error: %s\n", e.what());

@@ -76,11 +76,14 @@ void linear(benchmark::State& state, rarlhf::CpuLinearIsa isa) {
 }
 // Decoding (8 rows): c_attn, c_fc, mlp c_proj, each cycling through 16 copies (150-190 MB, as a step's
 // 12 layers come from DRAM), and the tied LM head; prefill (512 rows): c_fc, c_attn, LM head; scoring
-// (512 rows): a BERT-base classifier's FFN layers in nn.Linear's [out, in] layout.
+// (512 rows): a BERT-base classifier's FFN layers in nn.Linear's [out, in] layout; a SmolLM2-135M
+// decoding step (nn.Linear layout, 32 copies as its 30 layers): gate/up, down, q/o, k/v, tied LM head.
 #define LINEAR_SHAPES                                                                                   \
   Args({8, 768, 2304, 0, 16})->Args({8, 768, 3072, 0, 16})->Args({8, 3072, 768, 0, 16})                \
       ->Args({8, 768, 50257, 1, 1})->Args({512, 768, 3072, 0, 1})->Args({512, 768, 2304, 0, 1})        \
-      ->Args({512, 768, 50257, 1, 1})->Args({512, 768, 3072, 1, 1})->Args({512, 3072, 768, 1, 1})->Unit(benchmark::kMicrosecond)
+      ->Args({512, 768, 50257, 1, 1})->Args({512, 768, 3072, 1, 1})->Args({512, 3072, 768, 1, 1})        \
+      ->Args({8, 576, 1536, 1, 32})->Args({8, 1536, 576, 1, 32})->Args({8, 576, 576, 1, 32})           \
+      ->Args({8, 576, 192, 1, 32})->Args({8, 576, 49152, 1, 1})->Unit(benchmark::kMicrosecond)
 BENCHMARK_CAPTURE(linear, blas, rarlhf::CpuLinearIsa::kReference)->LINEAR_SHAPES;
 BENCHMARK_CAPTURE(linear, avx512, rarlhf::CpuLinearIsa::kAvx512)->LINEAR_SHAPES;
 BENCHMARK_CAPTURE(linear, avx2, rarlhf::CpuLinearIsa::kAvx2)->LINEAR_SHAPES;

@@ -107,7 +107,8 @@ std::string build_info_line() {
                   "), LibTorch " + TORCH_VERSION + ", CUDA kernels: " +
                   (RARLHF_CUDA_KERNELS ? "on" : "off") +
                   ", CUDA device: " + (at::hasCUDA() ? "yes" : "no") +
-                  ", CPU inference kernels: " + cpu_linear_isa_name(cpu_linear_isa());
+                  ", CPU inference kernels: " + cpu_linear_isa_name(cpu_linear_isa()) +
+                  (cpu_linear_uses_onednn() ? " (+ oneDNN sgemm from 32 rows)" : "");
   return s;
 }
 

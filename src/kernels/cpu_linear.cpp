@@ -8,6 +8,7 @@
 // measures both in the same run (--benchmark_filter=linear).
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
+#include <dlfcn.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/mm.h>
 
@@ -115,6 +116,23 @@ inline Mask vmask(int64_t n) {
 #endif
 #endif  // RARLHF_CPU_LINEAR_X86
 
+// oneDNN's row-major sgemm (dnnl.h: dnnl_sgemm, the same C signature in oneDNN 2.x and 3.x), found in
+// the process when LibTorch links libdnnl dynamically, as Debian's does; pip's LibTorch hides its copy.
+// For many x rows (prefill, scoring) its JIT kernels run at 270-370 GFLOP/s on the 2 cores of the
+// DESIGN machine where the tiles here and OpenBLAS reach 160-180 (bench/kernels_bench, linear/*/512/*).
+// Its results did not change with the thread count on the shapes measured (1 vs 2 threads, bitwise).
+using DnnlSgemm = int (*)(char, char, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
+                          float, float*, int64_t);
+constexpr int64_t kOnednnRows = 32;  // x rows from which products go to oneDNN (decoding steps stay on the tiles)
+DnnlSgemm onednn_sgemm() {
+  static const DnnlSgemm fn = [] {
+    const char* env = std::getenv("RARLHF_ONEDNN");
+    if (env && std::string(env) == "0") return DnnlSgemm(nullptr);
+    return reinterpret_cast<DnnlSgemm>(dlsym(RTLD_DEFAULT, "dnnl_sgemm"));
+  }();
+  return fn;
+}
+
 CpuLinearIsa detect_isa() {
 #if RARLHF_CPU_LINEAR_X86
   if (__builtin_cpu_supports("avx512f")) return CpuLinearIsa::kAvx512;
@@ -194,7 +212,8 @@ at::Tensor cpu_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor
               w_transposed ? " ([N, K] expected)" : " ([K, N] expected)");
   TORCH_CHECK(!bias.defined() || (bias.numel() == N && bias.scalar_type() == at::kFloat && bias.device().is_cpu()),
               "cpu_linear: bias must be float32 [", N, "]");
-  if (isa == CpuLinearIsa::kBest) isa = cpu_linear_isa();
+  const bool best = isa == CpuLinearIsa::kBest;
+  if (best) isa = cpu_linear_isa();
   TORCH_CHECK(isa_supported(isa), "cpu_linear: this CPU lacks ", cpu_linear_isa_name(isa));
 
   auto sizes = x.sizes().vec();
@@ -210,6 +229,17 @@ at::Tensor cpu_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor
   const at::Tensor wc = w.contiguous();
   const at::Tensor bc = bias.defined() ? bias.reshape({N}).contiguous() : at::Tensor();
   at::Tensor y = at::empty({M, N}, x.options());
+  if (best && M >= kOnednnRows && N > 0 && onednn_sgemm()) {
+    float beta = 0.0f;
+    if (bc.defined()) {
+      y.copy_(bc.unsqueeze(0).expand({M, N}));  // bias first, as the tiles
+      beta = 1.0f;
+    }
+    const int rc = onednn_sgemm()('N', w_transposed ? 'T' : 'N', M, N, K, 1.0f, x2.data_ptr<float>(), x2.stride(0),
+                                  wc.data_ptr<float>(), w_transposed ? K : N, beta, y.data_ptr<float>(), N);
+    TORCH_CHECK(rc == 0, "cpu_linear: oneDNN's sgemm failed with status ", rc, " (RARLHF_ONEDNN=0 avoids it)");
+    return y.view(sizes);
+  }
 #if RARLHF_CPU_LINEAR_X86
   const float* xp = x2.data_ptr<float>();
   const float* wp = wc.data_ptr<float>();
@@ -233,6 +263,8 @@ at::Tensor cpu_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor
 #endif
   return y.view(sizes);
 }
+
+bool cpu_linear_uses_onednn() { return cpu_linear_isa() != CpuLinearIsa::kReference && onednn_sgemm() != nullptr; }
 
 int cpu_kernel_threads() {
   std::mutex mu;

@@ -223,6 +223,12 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     // Plain causal prefill with grouped heads: repeat K/V as transformers' repeat_kv does.
     return attend(q, repeat_kv(k, n_rep), repeat_kv(v, n_rep), in, scale, bias, dropout_p);
   }
+#if !RARLHF_HAVE_SDPA
+  // A decoding step (LibTorch without SDPA): one fused pass per query row (kernels/cpu_attention.cpp).
+  if (T <= 4 && dropout_p == 0 && (!causal_only || T == 1) && cpu_attention_applies(q, k, v)) {
+    return cpu_attention(q, k, v, in.allowed, scale);
+  }
+#endif
   // Grouped-query heads without copying K/V: the n_rep query heads that share a K/V head become
   // n_rep * T query rows of that head ([B, Hkv, n_rep*T, D]); the mask rows repeat to match.
   const at::Tensor qg = n_rep == 1 ? q : q.reshape({B, Hkv, n_rep * T, D});
@@ -365,6 +371,7 @@ RopeAngles rope_angles(const Rope& rope, const at::Tensor& pos, at::ScalarType d
 
 at::Tensor apply_rope(const at::Tensor& x, const RopeAngles& a, const Rope& rope) {
   const int64_t D = x.size(-1), R = rope.rotary_dim;
+  if (cpu_fused_applies({&x, &a.cos, &a.sin})) return cpu_rope(x, a.cos, a.sin, R, rope.interleaved);
   at::Tensor rot = R == D ? x : x.narrow(-1, 0, R);
   at::Tensor turned;
   if (rope.interleaved) {
@@ -379,6 +386,7 @@ at::Tensor apply_rope(const at::Tensor& x, const RopeAngles& a, const Rope& rope
 }
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
+  if (cpu_fused_applies({&x, &w})) return cpu_rms_norm(x, w, eps);
   at::Tensor h = x.to(at::kFloat);
   h = h * at::rsqrt(h.pow(2).mean(-1, true) + eps);
   return w * h.to(x.scalar_type());
@@ -390,10 +398,16 @@ bool activation_supported(const std::string& name) {
   return ok.count(name) > 0;
 }
 
+at::Tensor gated_activation(const at::Tensor& gate, const at::Tensor& up, const std::string& name) {
+  if ((name == "silu" || name == "swish") && cpu_fused_applies({&gate, &up})) return cpu_silu_mul(gate, up);
+  return activation(gate, name) * up;
+}
+
 at::Tensor activation(const at::Tensor& x, const std::string& name) {
   if (name == "gelu") return at::gelu(x);
   if (name == "silu" || name == "swish") return at::silu(x);
   if (name == "relu") return at::relu(x);
+  if (cpu_fused_applies({&x})) return cpu_gelu_tanh(x);
   return at::gelu(x, "tanh");
 }
 

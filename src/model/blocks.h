@@ -69,6 +69,7 @@ at::Tensor apply_rope(const at::Tensor& x, const RopeAngles& a, const Rope& rope
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);  // Llama's: fp32 statistics
 // "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" (tanh form), "gelu" (erf), "silu"/"swish", "relu".
 at::Tensor activation(const at::Tensor& x, const std::string& name);
+at::Tensor gated_activation(const at::Tensor& gate, const at::Tensor& up, const std::string& name);  // act(gate) * up
 bool activation_supported(const std::string& name);
 
 // y = fn(x) computed without keeping fn's intermediate tensors: fn runs under no-grad now and again,

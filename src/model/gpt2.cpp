@@ -188,7 +188,7 @@ at::Tensor Gpt2Impl::forward_hidden(const at::Tensor& ids, const at::Tensor& att
     x = x + dropped(adapt(L.attn_proj, conv1d(a, L.attn_proj_w, L.attn_proj_b), a), drop.resid);
     h = at::layer_norm(x, {C}, L.ln_2_w, L.ln_2_b, cfg_.layer_norm_epsilon);
     h = adapt(L.c_fc, conv1d(h, L.c_fc_w, L.c_fc_b), h);
-    h = tanh_gelu ? at::gelu(h, "tanh") : at::gelu(h);
+    h = model_detail::activation(h, tanh_gelu ? "gelu_new" : "gelu");
     return x + dropped(adapt(L.mlp_proj, conv1d(h, L.mlp_proj_w, L.mlp_proj_b), h), drop.resid);
     }, x, cache);
   }

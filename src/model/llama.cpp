@@ -182,8 +182,9 @@ at::Tensor LlamaImpl::forward_hidden(const at::Tensor& ids, const at::Tensor& at
     at::Tensor a = model_detail::attend(q, kc, vc, in, scale, *bias).transpose(1, 2).reshape({B, T, H * D});
     x = x + adapt(L.o, linear(a, L.o_w, L.o_b), a);
     h = model_detail::rms_norm(x, L.post_norm, eps);
-    at::Tensor g = model_detail::activation(adapt(L.gate, linear(h, L.gate_w, L.gate_b), h), cfg_.hidden_act);
-    g = g * adapt(L.up, linear(h, L.up_w, L.up_b), h);
+    const at::Tensor gate = adapt(L.gate, linear(h, L.gate_w, L.gate_b), h);  // gate first: LoRA dropout's draws
+    const at::Tensor up = adapt(L.up, linear(h, L.up_w, L.up_b), h);
+    at::Tensor g = model_detail::gated_activation(gate, up, cfg_.hidden_act);
     return x + adapt(L.down, linear(g, L.down_w, L.down_b), g);
     }, x, cache);
   }

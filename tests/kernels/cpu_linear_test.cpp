@@ -20,7 +20,7 @@ bool cpu_has(CpuLinearIsa isa) {
   if (isa == CpuLinearIsa::kAvx512) return __builtin_cpu_supports("avx512f");
   if (isa == CpuLinearIsa::kAvx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
-  return isa == CpuLinearIsa::kReference;
+  return isa == CpuLinearIsa::kReference || isa == CpuLinearIsa::kBest;  // kBest: what the CPU has (+ oneDNN)
 }
 
 // |y - x @ w - b| <= 1e-5 * (|x| @ |w| + |b|) + 1e-6, the reference in float64. fp32 rounding of a
@@ -111,7 +111,8 @@ std::string isa_test_name(const ::testing::TestParamInfo<CpuLinearIsa>& info) {
   return rarlhf::cpu_linear_isa_name(info.param);
 }
 INSTANTIATE_TEST_SUITE_P(Isa, CpuLinearIsaTest,
-                         ::testing::Values(CpuLinearIsa::kAvx512, CpuLinearIsa::kAvx2, CpuLinearIsa::kReference),
+                         ::testing::Values(CpuLinearIsa::kAvx512, CpuLinearIsa::kAvx2, CpuLinearIsa::kReference,
+                                           CpuLinearIsa::kBest),
                          isa_test_name);
 INSTANTIATE_TEST_SUITE_P(Isa, CpuLinearTilesTest, ::testing::Values(CpuLinearIsa::kAvx512, CpuLinearIsa::kAvx2),
                          isa_test_name);

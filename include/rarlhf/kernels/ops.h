@@ -5,6 +5,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <initializer_list>
 #include <utility>
 
 namespace rarlhf {
@@ -47,6 +48,37 @@ const char* cpu_linear_isa_name(CpuLinearIsa isa);  // "avx512" | "avx2" | "off"
 bool cpu_linear_applies(const at::Tensor& x, const at::Tensor& w);
 at::Tensor cpu_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, bool w_transposed,
                       CpuLinearIsa isa = CpuLinearIsa::kBest);
+// With isa = kBest and at least 32 x rows (prefill, scoring), cpu_linear calls oneDNN's sgemm where the
+// process has it (Debian's LibTorch links libdnnl; RARLHF_ONEDNN=0 turns it off): faster there, and
+// its results did not vary with the thread count on the shapes measured. True when that path is on.
+bool cpu_linear_uses_onednn();
+
+// softmax(q k^T * scale + mask) v for few query rows (a decoding step), fp32 on the CPU, with no
+// [.., S, D] temporaries: q [B, H, T, D], k/v [B, Hkv, S, D] (H a multiple of Hkv; query head h reads
+// K/V head h / (H / Hkv), as transformers' repeat_kv), allowed undefined (all visible) or bool
+// [B|1, 1, T, S] (false = masked: the score becomes the lowest float, as masked_fill does) -> [B, H, T, D]
+// (a transposed view of a [B, T, H, D] tensor). Last dims may be strided. One fixed-order sum per
+// output: thread-count independent. cpu_attention_applies: float32 CPU 4-D tensors, no autograd
+// graph wanted, AVX2+FMA present and RARLHF_CPU_LINEAR not off.
+bool cpu_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+at::Tensor cpu_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& allowed,
+                         double scale);
+
+// Fused fp32 CPU inference kernels for the decoder blocks (kernels/cpu_fused.cpp); each returns a new
+// tensor and computes every element in a fixed order (thread-count independent), equal to the ATen
+// formulation in model/blocks.cpp up to rounding. cpu_fused_applies: every tensor float32 on the CPU,
+// none needing a gradient, AVX2+FMA present and RARLHF_CPU_LINEAR not off.
+bool cpu_fused_applies(std::initializer_list<const at::Tensor*> tensors);
+// w * (x * rsqrt(mean(x^2, -1) + eps)), x [..., C], w [C] (Llama's RMSNorm).
+at::Tensor cpu_rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
+// silu(g) * u, elementwise (SwiGLU).
+at::Tensor cpu_silu_mul(const at::Tensor& g, const at::Tensor& u);
+// GELU, tanh form (GPT-2's gelu_new, at::gelu(x, "tanh")), elementwise.
+at::Tensor cpu_gelu_tanh(const at::Tensor& x);
+// Rotary embedding of the first R dims of x [B, H, T, D]: x * cos + turned * sin with cos/sin
+// [B|1, 1, T, R]; turned = (-x[R/2:R], x[:R/2]) (rotate-half) or (-x1, x0, -x3, x2, ...) (interleaved);
+// dims >= R pass through. Returns [B, H, T, D] (a permuted view of a [B, T, H, D] tensor).
+at::Tensor cpu_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, int64_t R, bool interleaved);
 
 // How many distinct threads one at::parallel_for over 64 items runs on inside this library (at most
 // at::get_num_threads()). 1 with several threads set means the kernels were built without OpenMP
