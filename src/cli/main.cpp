@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <string>
 
 #include "cli.h"
 #include "rarlhf/common/error.h"
@@ -17,8 +18,18 @@ namespace {
 
 // OpenMP and OpenBLAS read these at library load, before main runs: set them (unless the user
 // did) and re-exec once. PASSIVE waiting stops idle OpenMP threads spinning against OpenBLAS's
-// on small machines (DESIGN §5: one PPO iteration 29.6 s -> 18.6 s on 2 cores).
-void ensure_thread_env(char** argv) {
+// on small machines (DESIGN §5: one PPO iteration 29.6 s -> 18.6 s on 2 cores; still 2.7 s vs 3.0 s
+// for a 4 x 128 iteration, bench/ppo_iteration_bench). Commands that only run inference (generate,
+// eval, score, logprobs) keep libgomp's default spin-then-sleep instead: their products are our own
+// OpenMP kernels, not OpenBLAS, and sleeping between a decoding step's ~250 parallel regions cost
+// 30% of generation speed (SmolLM2-135M shape, B=8: 123 vs 170 tokens/s, family_generate_bench).
+bool inference_only(int argc, char** argv) {
+  if (argc < 2) return false;
+  const std::string cmd = argv[1];
+  return cmd == "generate" || cmd == "eval" || cmd == "score" || cmd == "logprobs";
+}
+
+void ensure_thread_env(int argc, char** argv) {
   if (std::getenv("RARLHF_ENV_SET")) return;
   bool changed = false;
   auto set_default = [&](const char* k, const char* v) {
@@ -27,7 +38,7 @@ void ensure_thread_env(char** argv) {
       changed = true;
     }
   };
-  set_default("OMP_WAIT_POLICY", "PASSIVE");
+  if (!inference_only(argc, argv)) set_default("OMP_WAIT_POLICY", "PASSIVE");
   set_default("OPENBLAS_THREAD_TIMEOUT", "4");
   // Transparent huge pages for malloc: the 50 257-wide logits buffers are fresh multi-MB
   // allocations each step, and page faults on them dominated the CPU backward (37.8 -> 19.8 ms
@@ -40,7 +51,7 @@ void ensure_thread_env(char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ensure_thread_env(argv);
+  ensure_thread_env(argc, argv);
   using namespace rarlhf::cli;
   static const AddCommand kCommands[] = {
       add_config_command,
