@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "rarlhf/common/error.h"
+#include "kernels_internal.h"
 #include "rarlhf/kernels/ops.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -263,6 +264,17 @@ at::Tensor cpu_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor
 #endif
   return y.view(sizes);
 }
+
+namespace kernels_detail {
+bool onednn_gemm(char ta, char tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                 int64_t ldb, float beta, float* C, int64_t ldc) {
+  const DnnlSgemm fn = onednn_sgemm();
+  if (!fn) return false;
+  const int rc = fn(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+  TORCH_CHECK(rc == 0, "oneDNN's sgemm failed with status ", rc, " (RARLHF_ONEDNN=0 avoids it)");
+  return true;
+}
+}  // namespace kernels_detail
 
 bool cpu_linear_uses_onednn() { return cpu_linear_isa() != CpuLinearIsa::kReference && onednn_sgemm() != nullptr; }
 

@@ -8,6 +8,11 @@
 
 namespace rarlhf::kernels_detail {
 
+// Row-major C = A op B (+ beta C) through oneDNN's sgemm (cpu_linear.cpp); false when the process has
+// no oneDNN (C untouched). ta/tb: 'N' or 'T'.
+bool onednn_gemm(char ta, char tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                 int64_t ldb, float beta, float* C, int64_t ldc);
+
 // Logits seen as rows of a [d0, d1, V] array with element strides s0, s1 and a contiguous last dim.
 // `base` keeps the (possibly copied) tensor alive; rows are never copied when the layout allows.
 struct RowView {

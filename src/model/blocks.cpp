@@ -41,17 +41,20 @@ at::Tensor& add_param(torch::nn::Module& root, const std::string& dotted, at::Te
 // Without autograd on the CPU (sampling, scoring) the register-tiled cpu_linear, else BLAS.
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   if (cpu_linear_applies(x, w)) return cpu_linear(x, w, b, /*w_transposed=*/true);
+  if (onednn_linear_applies(x, w)) return onednn_linear(x, w, b, /*w_transposed=*/true);
   return at::linear(x, w, b);
 }
 
 at::Tensor head_logits(const at::Tensor& hidden, const at::Tensor& w, const at::Tensor& b) {
   at::Tensor h = hidden.to(w.scalar_type());
   if (cpu_linear_applies(h, w)) return cpu_linear(h, w, b, /*w_transposed=*/true);
+  if (onednn_linear_applies(h, w)) return onednn_linear(h, w, b, /*w_transposed=*/true);
   return (b.defined() ? at::linear(h, w, b) : at::matmul(h, w.t())).to(at::kFloat);
 }
 
 at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   if (cpu_linear_applies(x, w)) return cpu_linear(x, w, b, /*w_transposed=*/false);
+  if (onednn_linear_applies(x, w)) return onednn_linear(x, w, b, /*w_transposed=*/false);
   auto sizes = x.sizes().vec();
   sizes.back() = w.size(1);
   return at::addmm(b, x.reshape({-1, x.size(-1)}), w).view(sizes);

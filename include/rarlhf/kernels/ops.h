@@ -53,6 +53,12 @@ at::Tensor cpu_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor
 // its results did not vary with the thread count on the shapes measured. True when that path is on.
 bool cpu_linear_uses_onednn();
 
+// Differentiable y = x @ w^T (w_transposed, w [N, K]) or x @ w (w [K, N]) (+ b), fp32 CPU, all three
+// products on oneDNN's sgemm (training; kernels/onednn_linear.cpp). onednn_linear_applies: oneDNN
+// present (cpu_linear_uses_onednn), float32 CPU tensors, at least 32 rows of x.
+bool onednn_linear_applies(const at::Tensor& x, const at::Tensor& w);
+at::Tensor onednn_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, bool w_transposed);
+
 // softmax(q k^T * scale + mask) v for few query rows (a decoding step), fp32 on the CPU, with no
 // [.., S, D] temporaries: q [B, H, T, D], k/v [B, Hkv, S, D] (H a multiple of Hkv; query head h reads
 // K/V head h / (H / Hkv), as transformers' repeat_kv), allowed undefined (all visible) or bool
