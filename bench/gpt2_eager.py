@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Eager-PyTorch baseline for bench/generate_bench.cpp: the same GPT-2 (HF layout: Conv1D weights
 [in, out], tied LM head, gelu_new, left-padding-aware attention) and the same workload, written the way
-a Python RLHF loop runs it (module calls, a per-token KV-cache loop, torch.multinomial sampling).
-Prints JSON {"forward_tokens_per_s", "generate_tokens_per_s", ...}. Runs on Debian's /usr/bin/python3
-(torch 1.13, CPU).  Usage: gpt2_eager.py [--threads N] [--layers 12] [--repeats 3] [--device cpu|cuda]
+a Python RLHF loop runs it (module calls, a per-token KV-cache loop, torch.multinomial sampling), with
+torch's fused scaled_dot_product_attention where torch has it (>= 2.0) and an optional preallocated KV
+cache (StaticCache; bench/ppo_eager.py samples with it). Prints JSON {"forward_tokens_per_s",
+"generate_tokens_per_s", ...}. Runs on Debian's /usr/bin/python3 (torch 1.13, CPU) or a newer torch.  Usage: gpt2_eager.py [--threads N] [--layers 12] [--repeats 3] [--device cpu|cuda]
 """
 import argparse
 import json
@@ -14,6 +15,8 @@ import torch
 import torch.nn.functional as F
 
 B, P, NEW = 8, 64, 48
+# torch >= 2.0: fused attention (flash / memory-efficient kernels on the CPU); torch 1.13 has none.
+SDPA = getattr(F, "scaled_dot_product_attention", None)
 
 
 class Block(torch.nn.Module):
@@ -31,23 +34,54 @@ class Block(torch.nn.Module):
         self.mlp_proj_w = torch.nn.Parameter(torch.randn(4 * C, C) * 0.02)
         self.mlp_proj_b = torch.nn.Parameter(torch.zeros(C))
 
-    def forward(self, x, allowed, past):
+    def forward(self, x, allowed, past, causal=False):
+        """past: None, a (k, v) pair to extend with torch.cat, or a StaticCache layer view (written in
+        place). causal: no padding and no past, so SDPA's is_causal kernel applies where torch has it."""
         Bq, T, C = x.shape
         H, D = self.H, C // self.H
         qkv = torch.addmm(self.c_attn_b, self.ln_1(x).view(-1, C), self.c_attn_w).view(Bq, T, 3, H, D)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)
-        if past is not None:
+        if isinstance(past, StaticLayer):
+            k, v = past.append(k, v)
+        elif past is not None:
             k = torch.cat([past[0], k], 2)
             v = torch.cat([past[1], v], 2)
-        s = (q @ k.transpose(-1, -2)) / math.sqrt(D)
-        if allowed is not None:
-            s = s.masked_fill(~allowed, torch.finfo(s.dtype).min)
-        a = (torch.softmax(s, -1) @ v).transpose(1, 2).reshape(Bq * T, C)
+        if SDPA is not None:
+            a = SDPA(q, k, v, is_causal=True) if causal else SDPA(q, k, v, attn_mask=allowed)
+        else:
+            s = (q @ k.transpose(-1, -2)) / math.sqrt(D)
+            if allowed is not None:
+                s = s.masked_fill(~allowed, torch.finfo(s.dtype).min)
+            a = torch.softmax(s, -1) @ v
+        a = a.transpose(1, 2).reshape(Bq * T, C)
         x = x + torch.addmm(self.c_proj_b, a, self.c_proj_w).view(Bq, T, C)
         h = torch.addmm(self.fc_b, self.ln_2(x).view(-1, C), self.fc_w)
         h = F.gelu(h, approximate="tanh")  # gelu_new
         x = x + torch.addmm(self.mlp_proj_b, h, self.mlp_proj_w).view(Bq, T, C)
         return x, (k, v)
+
+
+class StaticLayer:
+    """One layer's preallocated K/V [B, H, S_max, D]; append writes the new rows in place."""
+
+    def __init__(self, owner, k, v):
+        self.owner, self.k, self.v = owner, k, v
+
+    def append(self, k, v):
+        s, t = self.owner.length, k.shape[2]
+        self.k[:, :, s:s + t].copy_(k)
+        self.v[:, :, s:s + t].copy_(v)
+        return self.k[:, :, :s + t], self.v[:, :, :s + t]
+
+
+class StaticCache:
+    """A KV cache allocated once for prompt + new tokens (no per-step torch.cat of the whole cache)."""
+
+    def __init__(self, n_layer, batch, n_head, max_len, head_dim, dtype=torch.float32, device="cpu"):
+        shape = (batch, n_head, max_len, head_dim)
+        self.length = 0
+        self.layers = [StaticLayer(self, torch.empty(shape, dtype=dtype, device=device),
+                                   torch.empty(shape, dtype=dtype, device=device)) for _ in range(n_layer)]
 
 
 class Gpt2(torch.nn.Module):
@@ -77,16 +111,19 @@ class Gpt2(torch.nn.Module):
                     dst.copy_(sd[p + src])
 
     def forward(self, ids, mask=None, cache=None):
-        """ids [B, T]; mask [B, past + T] (1 = token) or None; cache: list of (k, v) or None."""
+        """ids [B, T]; mask [B, past + T] (1 = token) or None; cache: list of (k, v), a StaticCache
+        (advanced in place; returned as is) or None."""
         Bq, T = ids.shape
-        past = 0 if cache is None else cache[0][0].shape[2]
+        static = isinstance(cache, StaticCache)
+        past = 0 if cache is None else cache.length if static else cache[0][0].shape[2]
         S = past + T
         if mask is None:
             pos = torch.arange(past, S, device=ids.device).unsqueeze(0).expand(Bq, T)
         else:
             pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, past:]
         allowed = None
-        if mask is not None or T > 1:
+        causal = mask is None and past == 0 and T > 1
+        if (mask is not None or T > 1) and not (causal and SDPA is not None):
             ar = torch.arange(S, device=ids.device)
             allowed = (ar[None, :] <= (ar[:T] + past)[:, None])[None, None]
             if mask is not None:
@@ -94,8 +131,12 @@ class Gpt2(torch.nn.Module):
         x = self.wte[ids] + self.wpe[pos]
         new_cache = []
         for i, blk in enumerate(self.h):
-            x, kv = blk(x, allowed, None if cache is None else cache[i])
+            layer_past = None if cache is None else cache.layers[i] if static else cache[i]
+            x, kv = blk(x, allowed, layer_past, causal)
             new_cache.append(kv)
+        if static:
+            cache.length = S
+            new_cache = cache
         return self.ln_f(x), new_cache
 
     def logits(self, hidden):

@@ -2,8 +2,8 @@
 """Eager-PyTorch baseline for bench/ppo_iteration_bench.cpp: one PPO / RA-RLHF iteration written the way a
 Python RLHF loop (TRL ~0.7, the RA-RLHF reference code's base) runs it, on the same random-init GPT-2 shape
 (the Block/Gpt2 of bench/gpt2_eager.py) plus a Linear(n_embd, 1) value head:
-  rollout   per-token KV-cache sampling (softmax + torch.multinomial, top_k 0 / top_p 1, EOS suppressed
-            until min_new_tokens = new tokens: fixed length)
+  rollout   per-token sampling from a KV cache allocated once (softmax + torch.multinomial, top_k 0 /
+            top_p 1, EOS suppressed until min_new_tokens = new tokens: fixed length)
   score     decode the responses (GPT-2 byte-level BPE, vocab.json) and count " the" (the C++ twin's reward)
   forward   policy + reference logits at the response positions in chunks of mini_batch, log_softmax +
             gather, values
@@ -12,11 +12,15 @@ Python RLHF loop (TRL ~0.7, the RA-RLHF reference code's base) runs it, on the s
             kept tokens, adaptive KL controller on the kept episodes' KL
   optimize  ppo_epochs x minibatches (rows with no kept token left out, as in C++), clipped policy +
             value loss, entropy (stats), ratio-threshold skip, Adam
-Logits are taken at the response positions only and the entropy without grad, the same work the C++ side
-does (TRL itself takes logits over every position; --full-logits does that). Prints one JSON object with
-the median seconds per stage. Runs on Debian's /usr/bin/python3 (torch 1.13, CPU).
+Written as a careful user would for speed: logits at the response positions only and the entropy without
+grad (the same work the C++ side does; TRL itself takes logits over every position, --full-logits does
+that), no-grad stages under torch.inference_mode, gradients set to None, and on torch >= 2.0 the fused
+scaled_dot_product_attention (causal kernel) and Adam's fused (>= 2.4) or foreach CPU update. By default
+every episode is kept (--alpha 1.0, the same work as a plain PPO step). Prints one JSON object with the
+median seconds per stage. Runs on Debian's /usr/bin/python3 (torch 1.13, CPU) or a newer torch (e.g. PyPI's
+2.13 in a venv: PYTHON=... scripts/bench_ppo.sh).
 Usage: ppo_eager.py --tokenizer DIR [--threads N] [--iters 5] [--warmup 1] [--layers 2] [--embd 128]
-                    [--heads 4] [--batch 16] [--mini-batch 8] [--prompt 16] [--new 16] [--alpha 0.4]
+                    [--heads 4] [--batch 16] [--mini-batch 8] [--prompt 16] [--new 16] [--alpha 1.0]
                     [--full-logits] [--profile PREFIX]
 """
 import argparse
@@ -30,7 +34,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gpt2_eager import Gpt2  # noqa: E402  (the same GPT-2 block as the generation baseline)
+from gpt2_eager import Gpt2, StaticCache  # noqa: E402  (the same GPT-2 block as the generation baseline)
 
 V, EOS = 50257, 50256
 TARGET = b" the"
@@ -88,6 +92,16 @@ def masked_whiten(x, mask):
     return (x - mean) * torch.rsqrt(var + 1e-8)
 
 
+def make_adam(params):
+    """The fastest CPU Adam this torch has: fused (>= 2.4), else foreach (>= 1.12's multi-tensor), else plain."""
+    for kind in ("fused", "foreach"):
+        try:
+            return torch.optim.Adam(params, lr=LR, **{kind: True}), kind
+        except (TypeError, RuntimeError, ValueError):
+            pass
+    return torch.optim.Adam(params, lr=LR), "for-loop"
+
+
 class Bench:
     def __init__(self, a, decoder):
         self.a = a
@@ -99,21 +113,22 @@ class Bench:
         self.ref.load_state_dict(self.policy.state_dict())
         for p in self.ref.parameters():
             p.requires_grad_(False)
-        self.opt = torch.optim.Adam(list(self.policy.parameters()) + list(self.vhead.parameters()), lr=LR)
+        self.opt, self.adam_impl = make_adam(list(self.policy.parameters()) + list(self.vhead.parameters()))
         self.prompts = torch.randint(0, V - 1, (a.batch * 4, a.prompt))
         self.gen = torch.Generator().manual_seed(1)
         self.beta = INIT_KL
 
     def generate(self, query):
-        m, new = self.policy, self.a.new
-        hidden, cache = m(query)
+        m, a = self.policy, self.a
+        cache = StaticCache(a.layers, query.shape[0], a.heads, a.prompt + a.new, a.embd // a.heads)
+        hidden, cache = m(query, None, cache)
         out = []
-        for t in range(new):
+        for t in range(a.new):
             logits = m.logits(hidden[:, -1])
             logits[:, EOS] = -float("inf")  # min_new_tokens = new: EOS suppressed
             tok = torch.multinomial(torch.softmax(logits, -1), 1, generator=self.gen)
             out.append(tok)
-            if t + 1 < new:
+            if t + 1 < a.new:
                 hidden, cache = m(tok, None, cache)
         return torch.cat(out, 1)
 
@@ -139,7 +154,7 @@ class Bench:
         t0 = time.perf_counter()
         idx = [(m * B + j) % self.prompts.shape[0] for j in range(B)]
         query = self.prompts[idx]
-        with torch.no_grad():
+        with torch.inference_mode():
             response = self.generate(query)
         t["rollout"] = time.perf_counter() - t0
         # 2. Score: decode, count the target.
@@ -151,7 +166,7 @@ class Bench:
         t0 = time.perf_counter()
         ids = torch.cat([query, response], 1)
         lps, vals, refs = [], [], []
-        with torch.no_grad():
+        with torch.inference_mode():
             for s in range(0, B, mbs):
                 lp, _, v = self.logprobs(self.policy, ids[s:s + mbs], True)
                 lps.append(lp)
@@ -206,7 +221,7 @@ class Bench:
                 pg1, pg2 = -A * ratio, -A * torch.clamp(ratio, 1 - CLIP, 1 + CLIP)
                 pg_loss = masked_mean(torch.max(pg1, pg2), mk)
                 loss = pg_loss + VF_COEF * vf_loss
-                self.opt.zero_grad()
+                self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 st = {"pg": pg_loss.item(), "vf": vf_loss.item(),
                       "clipfrac": masked_mean((pg2 > pg1).float(), mk).item(),
@@ -231,10 +246,11 @@ class Bench:
         return t, int(keep.sum().item()), len(stats)
 
     def optimizer_update_seconds(self):
-        """zero_grad + Adam step over a copy of the policy's parameters; median of 5."""
+        """One Adam step over a copy of the policy's parameters (gradients set to None between steps, as
+        in the loop, so no zero_grad pass); median of 5."""
         params = [p.detach().clone().requires_grad_(True)
                   for p in list(self.policy.parameters()) + list(self.vhead.parameters())]
-        opt = torch.optim.Adam(params, lr=LR)
+        opt, _ = make_adam(params)
 
         def fill():
             for p in params:
@@ -245,7 +261,6 @@ class Bench:
         for _ in range(5):
             fill()
             t0 = time.perf_counter()
-            opt.zero_grad(set_to_none=False)  # as LibTorch 1.13's zero_grad()
             opt.step()
             secs.append(time.perf_counter() - t0)
         return statistics.median(secs)
@@ -264,7 +279,7 @@ def main():
     ap.add_argument("--mini-batch", type=int, default=8)
     ap.add_argument("--prompt", type=int, default=16)
     ap.add_argument("--new", type=int, default=16)
-    ap.add_argument("--alpha", type=float, default=0.4)
+    ap.add_argument("--alpha", type=float, default=1.0)
     ap.add_argument("--full-logits", action="store_true", help="TRL's logits over every position")
     ap.add_argument("--profile", default="", help="PREFIX: one more iteration under the autograd profiler, "
                     "chrome trace to PREFIX.trace.json")
@@ -291,7 +306,8 @@ def main():
                       "iters": a.iters, "warmup": a.warmup, "n_layer": a.layers, "n_embd": a.embd,
                       "n_head": a.heads, "vocab": V, "batch": a.batch, "mini_batch": a.mini_batch,
                       "prompt": a.prompt, "new_tokens": a.new, "ppo_epochs": EPOCHS, "alpha": a.alpha,
-                      "full_logits": a.full_logits, "keep": keep,
+                      "full_logits": a.full_logits, "keep": keep, "adam": bench.adam_impl,
+                      "sdpa": hasattr(torch.nn.functional, "scaled_dot_product_attention"),
                       "updates": updates, "optimizer_update_s": bench.optimizer_update_seconds(),
                       "median_s": {k: statistics.median(v) for k, v in samples.items()},
                       "samples_s": samples}))

@@ -7,8 +7,11 @@
 // DIR holds GPT-2's vocab.json + merges.txt (the reward decodes responses to text, as in training).
 // Env: RARLHF_BENCH_THREADS (default all cores); shape/workload overrides RARLHF_BENCH_LAYERS (2),
 // RARLHF_BENCH_EMBD (128), RARLHF_BENCH_HEADS (4), RARLHF_BENCH_BATCH (16), RARLHF_BENCH_MINI_BATCH (8),
-// RARLHF_BENCH_PROMPT (16), RARLHF_BENCH_NEW (16), RARLHF_BENCH_ALPHA (0.4); RARLHF_BENCH_PROFILE=PREFIX
-// runs one more iteration per mode under the LibTorch profiler (PREFIX.{custom,plain}.trace.json).
+// RARLHF_BENCH_PROMPT (16), RARLHF_BENCH_NEW (16), RARLHF_BENCH_ALPHA (1.0: every episode kept, the same
+// work as a PPO step without risk selection; 0.4 trains on the 40% lowest-return episodes only);
+// RARLHF_BENCH_MODES (both | custom | plain: which of ppo.custom_kernels on / off to run);
+// RARLHF_BENCH_PROFILE=PREFIX runs one more iteration per mode under the LibTorch profiler
+// (PREFIX.{custom,plain}.trace.json).
 // Also reports the cost of one optimiser update (zero_grad + Adam step) over the policy's parameters.
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
@@ -202,16 +205,25 @@ int run(int argc, char** argv) {
   const Workload w{env_int("RARLHF_BENCH_LAYERS", 2),     env_int("RARLHF_BENCH_EMBD", 128),
                    env_int("RARLHF_BENCH_HEADS", 4),      env_int("RARLHF_BENCH_BATCH", 16),
                    env_int("RARLHF_BENCH_MINI_BATCH", 8), env_int("RARLHF_BENCH_PROMPT", 16),
-                   env_int("RARLHF_BENCH_NEW", 16),       env_double("RARLHF_BENCH_ALPHA", 0.4)};
+                   env_int("RARLHF_BENCH_NEW", 16),       env_double("RARLHF_BENCH_ALPHA", 1.0)};
   const BpeTokenizer tok = BpeTokenizer::from_dir(tok_dir);
 
   // Two trainers with identical weights and prompts; their iterations alternate (custom, plain, ...).
-  const bool modes[2] = {true, false};
-  std::unique_ptr<rarlhf::PPOTrainer> trainers[2] = {make_trainer(w, true, tok), make_trainer(w, false, tok)};
-  std::map<std::string, std::vector<double>> times[2];
-  int64_t keep[2] = {0, 0}, updates = 0;
+  const std::string which = std::getenv("RARLHF_BENCH_MODES") ? std::getenv("RARLHF_BENCH_MODES") : "both";
+  if (which != "both" && which != "custom" && which != "plain") {
+    throw rarlhf::ConfigError("RARLHF_BENCH_MODES is '" + which + "'; use both, custom or plain");
+  }
+  std::vector<bool> modes;
+  if (which != "plain") modes.push_back(true);
+  if (which != "custom") modes.push_back(false);
+  std::vector<std::unique_ptr<rarlhf::PPOTrainer>> trainers;
+  for (const bool custom : modes) trainers.push_back(make_trainer(w, custom, tok));
+  const size_t n_modes = modes.size();
+  std::vector<std::map<std::string, std::vector<double>>> times(n_modes);
+  std::vector<int64_t> keep(n_modes, 0);
+  int64_t updates = 0;
   for (int64_t m = 0; m < warmup + iters; ++m) {
-    for (int i = 0; i < 2; ++i) {
+    for (size_t i = 0; i < n_modes; ++i) {
       const nlohmann::json rec = trainers[i]->step(m).record();
       keep[i] = rec.at("risk/keep_count").get<int64_t>();
       updates = rec.at("ppo/updates").get<int64_t>();
@@ -222,7 +234,7 @@ int run(int argc, char** argv) {
   // Optional: one more iteration per mode under the LibTorch profiler (chrome trace per mode).
   nlohmann::json profiled;
   if (const char* prefix = std::getenv("RARLHF_BENCH_PROFILE"); prefix && *prefix) {
-    for (int i = 0; i < 2; ++i) {
+    for (size_t i = 0; i < n_modes; ++i) {
       const std::string path = std::string(prefix) + (modes[i] ? ".custom" : ".plain") + ".trace.json";
       nlohmann::json rec;
 #ifdef RARLHF_BENCH_HAVE_PROFILER
@@ -255,7 +267,7 @@ int run(int argc, char** argv) {
                         {"updates", updates},
                         {"optimizer_update_s", optimizer_update_seconds<rarlhf::FusedAdam>(trainers[0]->policy())},
                         {"optimizer_update_libtorch_s", optimizer_update_seconds<torch::optim::Adam>(trainers[0]->policy())}};
-  for (int i = 0; i < 2; ++i) {
+  for (size_t i = 0; i < n_modes; ++i) {
     nlohmann::json med, all;
     for (const auto& [k, v] : times[i]) {
       med[k] = median(v);
