@@ -92,6 +92,21 @@ def masked_whiten(x, mask):
     return (x - mean) * torch.rsqrt(var + 1e-8)
 
 
+def add_workload_args(ap, iters):
+    """The arguments every PPO-iteration bench takes (this one and bench/ppo_trl.py), defaults as the C++ bench."""
+    ap.add_argument("--tokenizer", required=True, help="directory with GPT-2's vocab.json + merges.txt")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--iters", type=int, default=iters)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--embd", type=int, default=128)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--mini-batch", type=int, default=8)
+    ap.add_argument("--prompt", type=int, default=16)
+    ap.add_argument("--new", type=int, default=16)
+
+
 def make_adam(params):
     """The fastest CPU Adam this torch has: fused (>= 2.4), else foreach (>= 1.12's multi-tensor), else plain."""
     for kind in ("fused", "foreach"):
@@ -268,17 +283,7 @@ class Bench:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tokenizer", required=True, help="directory with GPT-2's vocab.json")
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--iters", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--embd", type=int, default=128)
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--mini-batch", type=int, default=8)
-    ap.add_argument("--prompt", type=int, default=16)
-    ap.add_argument("--new", type=int, default=16)
+    add_workload_args(ap, iters=5)
     ap.add_argument("--alpha", type=float, default=1.0)
     ap.add_argument("--full-logits", action="store_true", help="TRL's logits over every position")
     ap.add_argument("--profile", default="", help="PREFIX: one more iteration under the autograd profiler, "

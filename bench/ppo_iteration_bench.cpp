@@ -208,8 +208,9 @@ int run(int argc, char** argv) {
                    env_int("RARLHF_BENCH_NEW", 16),       env_double("RARLHF_BENCH_ALPHA", 1.0)};
   const BpeTokenizer tok = BpeTokenizer::from_dir(tok_dir);
 
-  // Two trainers with identical weights and prompts; their iterations alternate (custom, plain, ...).
-  const std::string which = std::getenv("RARLHF_BENCH_MODES") ? std::getenv("RARLHF_BENCH_MODES") : "both";
+  // One trainer per mode, identical weights and prompts; their iterations alternate (custom, plain, ...).
+  const char* modes_env = std::getenv("RARLHF_BENCH_MODES");
+  const std::string which = modes_env && *modes_env ? modes_env : "both";
   if (which != "both" && which != "custom" && which != "plain") {
     throw rarlhf::ConfigError("RARLHF_BENCH_MODES is '" + which + "'; use both, custom or plain");
   }

@@ -22,10 +22,14 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 import warnings
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ppo_eager import add_workload_args  # noqa: E402  (the same arguments as the eager twin)
 
 V, EOS = 50257, 50256
 TARGET = " the"
@@ -33,17 +37,7 @@ TARGET = " the"
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tokenizer", required=True, help="directory with GPT-2's vocab.json + merges.txt")
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--iters", type=int, default=3)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--embd", type=int, default=128)
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--mini-batch", type=int, default=8)
-    ap.add_argument("--prompt", type=int, default=16)
-    ap.add_argument("--new", type=int, default=16)
+    add_workload_args(ap, iters=3)
     a = ap.parse_args()
     if a.iters < 1 or a.warmup < 0 or a.batch % a.mini_batch:
         ap.error("need --iters >= 1, --warmup >= 0 and --mini-batch dividing --batch")

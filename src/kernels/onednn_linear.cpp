@@ -5,8 +5,6 @@
 // textbook ones (dx = dy W, dW = dy^T x or x^T dy, db = sum dy), taken only for inputs that need them
 // (a frozen base under LoRA computes no dW).
 #include <ATen/ops/empty.h>
-#include <ATen/ops/linear.h>
-#include <ATen/ops/matmul.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
@@ -81,8 +79,7 @@ struct OnednnLinearFn : public torch::autograd::Function<OnednnLinearFn> {
       sizes.back() = K;
       dx = dx.view(sizes);
     }
-    return {dx,
-            dw, db, at::Tensor()};
+    return {dx, dw, db, at::Tensor()};
   }
 };
 
