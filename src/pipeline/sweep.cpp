@@ -455,6 +455,29 @@ std::vector<bool> non_dominated(const std::vector<std::array<double, 2>>& points
   return keep;
 }
 
+double interpolate_at(std::vector<std::array<double, 2>> points, double x) {
+  points.erase(std::remove_if(points.begin(), points.end(),
+                              [](const auto& p) { return !std::isfinite(p[0]) || !std::isfinite(p[1]); }),
+               points.end());
+  std::sort(points.begin(), points.end(), [](const auto& a, const auto& b) { return a[0] < b[0]; });
+  std::vector<std::array<double, 2>> curve;  // distinct x, y averaged over equal x
+  for (size_t i = 0; i < points.size();) {
+    size_t j = i;
+    double y = 0;
+    while (j < points.size() && points[j][0] == points[i][0]) y += points[j++][1];
+    curve.push_back({points[i][0], y / static_cast<double>(j - i)});
+    i = j;
+  }
+  if (curve.empty() || !std::isfinite(x) || x < curve.front()[0] || x > curve.back()[0]) return NAN;
+  for (size_t i = 0; i + 1 < curve.size(); ++i) {
+    if (x <= curve[i + 1][0]) {
+      const double t = (x - curve[i][0]) / (curve[i + 1][0] - curve[i][0]);
+      return curve[i][1] + t * (curve[i + 1][1] - curve[i][1]);
+    }
+  }
+  return curve.back()[1];  // one point, x equal to it
+}
+
 namespace {
 
 // One (cell, model) with a test-split eval.json.
@@ -714,6 +737,81 @@ std::string aggregate_sweep(const std::string& root, bool plots, int64_t kl_last
           << pm(g.mean.at("perplexity"), g.sd.at("perplexity"), 2) << " | " << pm(g.mean.at("kl"), g.sd.at("kl"), 3)
           << " | " << (pareto_tail[i] ? "★" : "") << " |\n";
   }
+  // At matched KL: every method after the first against the first (the baseline) in the same seed,
+  // the baseline's metrics interpolated in KL through its grid points and the reference (KL 0).
+  json matched = nullptr;
+  std::ostringstream matched_md;
+  if (trained.size() >= 2) {
+    const std::string& baseline = trained.front();
+    std::vector<std::pair<std::string, std::string>> compared = {{"reward", "reward"}, {"tail", "tail reward"}};
+    if (!cvar_main.empty()) compared.push_back({"cvar_" + cvar_main, "CVaR_" + cvar_main});
+    auto value = [](const SweepRow& r, const std::string& m) { return r.v.count(m) ? r.v.at(m) : NAN; };
+    json pairs = json::array();
+    std::map<std::string, std::map<std::string, std::vector<double>>> deltas;  // method -> metric -> Δ
+    std::map<std::string, std::set<int64_t>> seeds_matched;
+    std::map<std::string, size_t> matched_n, unmatched;
+    matched_md << "| model | point | seed | KL | ";
+    for (const auto& [m, label] : compared)
+      matched_md << label << " / " << baseline << " at that KL | Δ " << label << " | ";
+    matched_md << "\n|---|---|---|---|";
+    for (size_t i = 0; i < compared.size(); ++i) matched_md << "---|---|";
+    matched_md << "\n";
+    for (size_t ti = 1; ti < trained.size(); ++ti) {
+      const std::string& model = trained[ti];
+      for (const auto& r : rows) {
+        if (r.model != model || !std::isfinite(value(r, "kl"))) continue;
+        const double kl = value(r, "kl");
+        json pair = {{"model", model}, {"point", r.point}, {"seed", r.seed}, {"kl", kl}};
+        json own = json::object(), base = json::object(), delta = json::object();
+        bool in_range = false;
+        matched_md << "| " << model << " | " << r.point << " | " << r.seed << " | " << format_cell(kl, 3) << " | ";
+        for (const auto& [m, label] : compared) {
+          std::vector<std::array<double, 2>> curve;
+          for (const auto& b : rows)
+            if (b.seed == r.seed && (b.model == baseline || (!reference.empty() && b.model == reference)))
+              curve.push_back({value(b, "kl"), value(b, m)});
+          const double at = interpolate_at(curve, kl), mine = value(r, m), d = mine - at;
+          own[m] = std::isfinite(mine) ? json(mine) : json(nullptr);
+          base[m] = std::isfinite(at) ? json(at) : json(nullptr);
+          delta[m] = std::isfinite(d) ? json(d) : json(nullptr);
+          if (std::isfinite(d)) in_range = true, deltas[model][m].push_back(d);
+          matched_md << (std::isfinite(mine) ? format_cell(mine, 3) : "-") << " / "
+                     << (std::isfinite(at) ? format_cell(at, 3) : "-") << " | "
+                     << (std::isfinite(d) ? (d >= 0 ? "+" : "") + format_cell(d, 3) : "-") << " | ";
+        }
+        matched_md << "\n";
+        if (in_range) {
+          ++matched_n[model];
+          seeds_matched[model].insert(r.seed);
+        } else {
+          ++unmatched[model];
+        }
+        pair["value"] = own;
+        pair["baseline_at_kl"] = base;
+        pair["delta"] = delta;
+        pairs.push_back(pair);
+      }
+    }
+    json means = json::object();
+    for (size_t ti = 1; ti < trained.size(); ++ti) {
+      const std::string& model = trained[ti];
+      json mj = {{"pairs", matched_n[model]}, {"seeds", seeds_matched[model].size()}, {"unmatched", unmatched[model]}};
+      matched_md << "\n" << model << " − " << baseline << " at matched KL, mean ± sample std over "
+                 << matched_n[model] << " (point, seed) pairs from " << seeds_matched[model].size()
+                 << " seeds";
+      for (const auto& [m, label] : compared) {
+        const auto& d = deltas[model][m];
+        mj["delta_mean"][m] = std::isfinite(mean_of(d)) ? json(mean_of(d)) : json(nullptr);
+        mj["delta_std"][m] = std::isfinite(std_of(d)) ? json(std_of(d)) : json(nullptr);
+        matched_md << (m == compared.front().first ? ": " : ", ") << "Δ " << label << " "
+                   << pm(mean_of(d), std_of(d), 3);
+      }
+      matched_md << "; " << unmatched[model] << " beyond " << baseline << "'s KL range (unmatched).\n";
+      means[model] = mj;
+    }
+    matched = {{"baseline", baseline}, {"reference", reference}, {"pairs", pairs}, {"methods", means}};
+  }
+
   md << "# Sweep " << root << "\n\n"
      << cells_seen << " of " << read.cells << " cells evaluated; mean ± sample std over seeds "
      << "(test split; tail reward = the test prompts of the tail; KL = mean objective/kl over each training "
@@ -722,12 +820,18 @@ std::string aggregate_sweep(const std::string& root, bool plots, int64_t kl_last
      << "★ = not dominated in (reward, tail reward) by any other row. Files: cells.csv (one row per seed), "
      << "summary.csv, summary.json, pareto.png, frontier.png.\n\n"
      << table.str();
+  if (!matched.is_null())
+    md << "\n## At matched KL\n\nEach " << trained[1] << (trained.size() > 2 ? " (and later method)" : "")
+       << " point against " << trained.front() << " in the same seed at the same KL: " << trained.front()
+       << "'s metric interpolated linearly in KL between its grid points"
+       << (reference.empty() ? std::string() : " and " + reference + " (KL 0)") << ", not extrapolated.\n\n"
+       << matched_md.str();
   write_file_atomic(root + "/cells.csv", cells_csv.str());
   write_file_atomic(root + "/summary.csv", sum_csv.str());
   write_file_atomic(root + "/summary.md", md.str());
   const json summary = {{"root", root}, {"grid_keys", keys}, {"cvar_key", cvar_main}, {"kl_last", kl_last},
                         {"cells", read.cells}, {"cells_evaluated", cells_seen},
-                        {"groups", groups_json}};
+                        {"groups", groups_json}, {"matched_kl", matched}};
   write_file_atomic(root + "/summary.json", summary.dump(2) + "\n");
   if (plots) {
     try {

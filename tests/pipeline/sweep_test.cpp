@@ -1,8 +1,8 @@
 // `rarlhf sweep`: argument parsing and the plan (cells, shared stages, names, errors) by hand; the
-// Pareto marking on a constructed example; and a 2 x 2 grid x 2 seeds sweep of a tiny GPT-2 run
-// end to end by the binary: stopped with SIGTERM after its first cell and rerun, it finishes
-// without redoing that cell, and its summary equals an aggregation by hand of the cells' eval.json
-// and metrics.jsonl; --slurm writes job lines that are the same commands, and a task stopped by
+// Pareto marking on a constructed example; the matched-KL comparison on a hand-worked manifest; and
+// a 2 x 2 grid x 2 seeds sweep of a tiny GPT-2 run end to end by the binary: stopped with SIGTERM
+// after its first cell and rerun, it finishes without redoing that cell, and its summary equals an
+// aggregation by hand of the cells' eval.json and metrics.jsonl; --slurm writes job lines that are the same commands, and a task stopped by
 // USR1 requeues itself; a rerun with other settings does not reuse finished cells.
 #include "rarlhf/pipeline/sweep.h"
 
@@ -126,6 +126,81 @@ TEST(SweepPareto, MarksTheNonDominatedPoints) {
   EXPECT_EQ(keep, (std::vector<bool>{true, true, true, false, true, false, false}));
   EXPECT_TRUE(non_dominated({}).empty());
   EXPECT_EQ(non_dominated({{-1, -1}}), std::vector<bool>{true});
+}
+
+// Piecewise-linear through (0,1) (2,2) (4,3); equal x averaged; NaN points dropped; no extrapolation.
+TEST(SweepMatchedKl, InterpolatesBetweenPointsAndNeverBeyond) {
+  const double nan = std::nan("");
+  const std::vector<std::array<double, 2>> curve = {{4, 3}, {0, 1}, {2, 1.5}, {2, 2.5}, {3, nan}};
+  EXPECT_DOUBLE_EQ(interpolate_at(curve, 1), 1.5);
+  EXPECT_DOUBLE_EQ(interpolate_at(curve, 3), 2.5);
+  EXPECT_DOUBLE_EQ(interpolate_at(curve, 0), 1);
+  EXPECT_DOUBLE_EQ(interpolate_at(curve, 4), 3);
+  EXPECT_TRUE(std::isnan(interpolate_at(curve, 4.01)));
+  EXPECT_TRUE(std::isnan(interpolate_at(curve, -0.5)));
+  EXPECT_TRUE(std::isnan(interpolate_at(curve, nan)));
+  EXPECT_DOUBLE_EQ(interpolate_at({{1, 7}}, 1), 7);
+  EXPECT_TRUE(std::isnan(interpolate_at({{1, 7}}, 1.5)));
+  EXPECT_TRUE(std::isnan(interpolate_at({}, 0)));
+}
+
+// A manifest naming its files (as scripts/slurm/grid.sh writes): seed 1 has rlhf at KL 2 and 4 and
+// ra_rlhf at KL 3 and 1; seed 2 has one point, ra_rlhf at KL 5, beyond rlhf's KL 2. Worked by hand:
+// rlhf's curve through sft (KL 0: reward 1, tail -1, CVaR -2), (2: 2, 0, -1), (4: 3, 1, 0) gives
+// (2.5, 0.5, -0.5) at KL 3 and (1.5, -0.5, -1.5) at KL 1, so ra_rlhf's (2.4, 0.8, -0.2) and
+// (1.6, -0.1, -1.2) are Δ (-0.1, +0.3, +0.3) and (+0.1, +0.4, +0.3).
+TEST(SweepMatchedKl, ComparesEachMethodWithTheBaselineAtItsOwnKl) {
+  testing::TempDir tmp("matched");
+  auto eval = [&](const std::string& name, double reward, double tail, double cvar) {
+    return tmp.write(name, json({{"reward", {{"mean", reward}}}, {"tail", {{"reward", {{"mean", tail}}}, {"count", 3}}},
+                                 {"cvar", {{"0.1", cvar}}}, {"perplexity", {{"mean_per_text", 10.0}}},
+                                 {"dist", {{"dist2", 0.9}}}})
+                               .dump());
+  };
+  auto kl = [&](const std::string& name, double k) {
+    return tmp.write(name, json({{"objective/kl", 99.0}}).dump() + "\n" + json({{"objective/kl", k}}).dump() + "\n");
+  };
+  json cells = json::array();
+  auto cell = [&](const std::string& point, int64_t seed, std::vector<double> rl, std::vector<double> ra, double kl_rl,
+                  double kl_ra) {
+    const std::string id = point + std::to_string(seed);
+    json c = {{"point", point}, {"settings", {{"ppo.init_kl_coef", point}}}, {"seed", seed}};
+    c["evals"] = {{"sft", eval(id + "-sft.json", 1.0, -1.0, -2.0)},
+                  {"rlhf", eval(id + "-rl.json", rl[0], rl[1], rl[2])},
+                  {"ra_rlhf", eval(id + "-ra.json", ra[0], ra[1], ra[2])}};
+    c["metrics"] = {{"rlhf", kl(id + "-rl.jsonl", kl_rl)}, {"ra_rlhf", kl(id + "-ra.jsonl", kl_ra)}};
+    cells.push_back(c);
+  };
+  cell("A", 1, {2.0, 0.0, -1.0}, {2.4, 0.8, -0.2}, 2, 3);
+  cell("B", 1, {3.0, 1.0, 0.0}, {1.6, -0.1, -1.2}, 4, 1);
+  cell("A", 2, {2.0, 0.0, -1.0}, {2.2, 0.3, -0.9}, 2, 5);
+  tmp.write("sweep.json", json({{"grid", {{{"key", "ppo.init_kl_coef"}}}}, {"trained", {"rlhf", "ra_rlhf"}},
+                                {"upstream_stage", "sft"}, {"reference", "sft"}, {"kl_last", 1}, {"cells", cells}})
+                              .dump());
+  aggregate_sweep(tmp.path(), /*plots=*/false);
+  const json m = json::parse(testing::slurp(tmp.path("summary.json")))["matched_kl"];
+  ASSERT_TRUE(m.is_object());
+  EXPECT_EQ(m["baseline"], "rlhf");
+  ASSERT_EQ(m["pairs"].size(), 3u);
+  const json& p1 = m["pairs"][1];  // cell B, seed 1: ra_rlhf at KL 1
+  EXPECT_EQ(p1["point"], "B");
+  EXPECT_DOUBLE_EQ(p1["kl"].get<double>(), 1.0);
+  EXPECT_NEAR(p1["baseline_at_kl"]["tail"].get<double>(), -0.5, 1e-12);
+  EXPECT_NEAR(p1["delta"]["cvar_0.1"].get<double>(), 0.3, 1e-12);
+  EXPECT_TRUE(m["pairs"][2]["delta"]["tail"].is_null());  // seed 2: KL 5 beyond rlhf's 2
+  const json& ra = m["methods"]["ra_rlhf"];
+  EXPECT_EQ(ra["pairs"], 2);
+  EXPECT_EQ(ra["seeds"], 1);
+  EXPECT_EQ(ra["unmatched"], 1);
+  EXPECT_NEAR(ra["delta_mean"]["tail"].get<double>(), 0.35, 1e-12);
+  EXPECT_NEAR(ra["delta_std"]["tail"].get<double>(), std::sqrt(0.005), 1e-12);
+  EXPECT_NEAR(ra["delta_mean"]["reward"].get<double>(), 0.0, 1e-12);
+  EXPECT_NEAR(ra["delta_std"]["reward"].get<double>(), std::sqrt(0.02), 1e-12);
+  EXPECT_NEAR(ra["delta_mean"]["cvar_0.1"].get<double>(), 0.3, 1e-12);
+  const std::string md = testing::slurp(tmp.path("summary.md"));
+  EXPECT_NE(md.find("## At matched KL"), std::string::npos);
+  EXPECT_NE(md.find("| ra_rlhf | A | 1 | 3.000 | 2.400 / 2.500 | -0.100 | 0.800 / 0.500 | +0.300 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("1 beyond rlhf's KL range"), std::string::npos) << md;
 }
 
 double sample_std(const std::vector<double>& x) {

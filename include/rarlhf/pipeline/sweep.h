@@ -5,7 +5,8 @@
 // logging. keys vary), those run once per seed and every cell of that seed starts from their policy.
 // Then every cell's eval.json (test split) and the last iterations' KL of its training stages are
 // aggregated into summary.csv / summary.md (mean +- std over seeds), with the Pareto-optimal
-// settings marked, and drawn by scripts/plot_sweep.py. Layout under run.out_dir:
+// settings marked, each method compared with the first at matched KL, and drawn by
+// scripts/plot_sweep.py. Layout under run.out_dir:
 //   sweep.json                  the manifest (grid, seeds, methods, jobs)
 //   shared/seed<S>/             the stages before RL, when shared
 //   cells/<point>/seed<S>/      one `rarlhf run` (its own summary.md, eval/, DONE-marked stages)
@@ -78,11 +79,19 @@ std::string write_sweep_slurm(const SweepPlan& plan, const std::vector<std::stri
 // dominates nothing; equal points keep each other).
 std::vector<bool> non_dominated(const std::vector<std::array<double, 2>>& points);
 
+// y at x of the piecewise-linear curve through points (x, y): points with a NaN are dropped, equal
+// x's y averaged; NaN when x lies outside the points' x range (no extrapolation) or none is left.
+double interpolate_at(std::vector<std::array<double, 2>> points, double x);
+
 // Reads every cell of the manifest root/sweep.json that has finished (a cell either names its files,
 // "evals": {model: eval.json}, "metrics": {model: metrics.jsonl}, as scripts/slurm/grid.sh writes
 // them, or is a sweep cell folder; relative paths are relative to the manifest's "base", else to
 // the working directory), writes cells.csv, summary.csv, summary.md and summary.json, and draws the
-// plots (plots = true; matplotlib optional). kl_last > 0 replaces the manifest's. Returns the
+// plots (plots = true; matplotlib optional). With two or more trained methods, summary.md/.json also
+// compare them at matched KL: each (point, seed) of every method after the first is set against the
+// first method (the baseline) of the same seed, whose reward, tail reward and CVaR are interpolated
+// in KL (interpolate_at) through its grid points and the KL reference (KL 0); a point beyond the
+// baseline's largest KL is listed unmatched. kl_last > 0 replaces the manifest's. Returns the
 // markdown table. IoError naming the manifest and field when it is malformed, or when no cell has
 // an eval.json yet.
 std::string aggregate_sweep(const std::string& root, bool plots, int64_t kl_last = 0);
