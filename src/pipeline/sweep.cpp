@@ -738,7 +738,8 @@ std::string aggregate_sweep(const std::string& root, bool plots, int64_t kl_last
           << " | " << (pareto_tail[i] ? "★" : "") << " |\n";
   }
   // At matched KL: every method after the first against the first (the baseline) in the same seed,
-  // the baseline's metrics interpolated in KL through its grid points and the reference (KL 0).
+  // both ways: each point of one method against the other's metrics interpolated in KL through its
+  // grid points and the reference (KL 0). Δ is always method - baseline.
   json matched = nullptr;
   std::ostringstream matched_md;
   if (trained.size() >= 2) {
@@ -746,67 +747,68 @@ std::string aggregate_sweep(const std::string& root, bool plots, int64_t kl_last
     std::vector<std::pair<std::string, std::string>> compared = {{"reward", "reward"}, {"tail", "tail reward"}};
     if (!cvar_main.empty()) compared.push_back({"cvar_" + cvar_main, "CVaR_" + cvar_main});
     auto value = [](const SweepRow& r, const std::string& m) { return r.v.count(m) ? r.v.at(m) : NAN; };
-    json pairs = json::array();
-    std::map<std::string, std::map<std::string, std::vector<double>>> deltas;  // method -> metric -> Δ
-    std::map<std::string, std::set<int64_t>> seeds_matched;
-    std::map<std::string, size_t> matched_n, unmatched;
-    matched_md << "| model | point | seed | KL | ";
-    for (const auto& [m, label] : compared)
-      matched_md << label << " / " << baseline << " at that KL | Δ " << label << " | ";
-    matched_md << "\n|---|---|---|---|";
-    for (size_t i = 0; i < compared.size(); ++i) matched_md << "---|---|";
-    matched_md << "\n";
+    // `curve_model`'s metric m in this seed at KL x, through its points and the reference's.
+    auto curve_at = [&](const std::string& curve_model, int64_t seed, const std::string& m, double x) {
+      std::vector<std::array<double, 2>> curve;
+      for (const auto& b : rows)
+        if (b.seed == seed && (b.model == curve_model || (!reference.empty() && b.model == reference)))
+          curve.push_back({value(b, "kl"), value(b, m)});
+      return interpolate_at(curve, x);
+    };
+    auto cell = [](double x, bool sign) {
+      return !std::isfinite(x) ? std::string("-") : (sign && x >= 0 ? "+" : "") + format_cell(x, 3);
+    };
+    json pairs = json::array(), means = json::object();
     for (size_t ti = 1; ti < trained.size(); ++ti) {
       const std::string& model = trained[ti];
-      for (const auto& r : rows) {
-        if (r.model != model || !std::isfinite(value(r, "kl"))) continue;
-        const double kl = value(r, "kl");
-        json pair = {{"model", model}, {"point", r.point}, {"seed", r.seed}, {"kl", kl}};
-        json own = json::object(), base = json::object(), delta = json::object();
-        bool in_range = false;
-        matched_md << "| " << model << " | " << r.point << " | " << r.seed << " | " << format_cell(kl, 3) << " | ";
-        for (const auto& [m, label] : compared) {
-          std::vector<std::array<double, 2>> curve;
-          for (const auto& b : rows)
-            if (b.seed == r.seed && (b.model == baseline || (!reference.empty() && b.model == reference)))
-              curve.push_back({value(b, "kl"), value(b, m)});
-          const double at = interpolate_at(curve, kl), mine = value(r, m), d = mine - at;
-          own[m] = std::isfinite(mine) ? json(mine) : json(nullptr);
-          base[m] = std::isfinite(at) ? json(at) : json(nullptr);
-          delta[m] = std::isfinite(d) ? json(d) : json(nullptr);
-          if (std::isfinite(d)) in_range = true, deltas[model][m].push_back(d);
-          matched_md << (std::isfinite(mine) ? format_cell(mine, 3) : "-") << " / "
-                     << (std::isfinite(at) ? format_cell(at, 3) : "-") << " | "
-                     << (std::isfinite(d) ? (d >= 0 ? "+" : "") + format_cell(d, 3) : "-") << " | ";
+      matched_md << "| at the KL of | point | seed | KL | ";
+      for (const auto& [m, label] : compared)
+        matched_md << label << ": " << model << " / " << baseline << " | Δ " << label << " | ";
+      matched_md << "\n|---|---|---|---|";
+      for (size_t i = 0; i < compared.size(); ++i) matched_md << "---|---|";
+      matched_md << "\n";
+      std::map<std::string, std::vector<double>> deltas;
+      std::set<int64_t> seeds_matched;
+      size_t matched_n = 0, unmatched = 0;
+      for (const std::string& own : {model, baseline}) {
+        const std::string& other = own == model ? baseline : model;
+        for (const auto& r : rows) {
+          if (r.model != own || !std::isfinite(value(r, "kl"))) continue;
+          const double kl = value(r, "kl");
+          json mv = json::object(), bv = json::object(), delta = json::object();
+          bool in_range = false;
+          matched_md << "| " << own << " | " << r.point << " | " << r.seed << " | " << format_cell(kl, 3) << " | ";
+          for (const auto& [m, label] : compared) {
+            const double mine = value(r, m), theirs = curve_at(other, r.seed, m, kl);
+            const double vm = own == model ? mine : theirs, vb = own == model ? theirs : mine, d = vm - vb;
+            mv[m] = std::isfinite(vm) ? json(vm) : json(nullptr);
+            bv[m] = std::isfinite(vb) ? json(vb) : json(nullptr);
+            delta[m] = std::isfinite(d) ? json(d) : json(nullptr);
+            if (std::isfinite(d)) in_range = true, deltas[m].push_back(d);
+            matched_md << cell(vm, false) << " / " << cell(vb, false) << " | " << cell(d, true) << " | ";
+          }
+          matched_md << "\n";
+          if (in_range) {
+            ++matched_n;
+            seeds_matched.insert(r.seed);
+          } else {
+            ++unmatched;
+          }
+          pairs.push_back({{"at", own}, {"model", model}, {"baseline", baseline}, {"point", r.point}, {"seed", r.seed},
+                           {"kl", kl}, {"model_value", mv}, {"baseline_value", bv}, {"delta", delta}});
         }
-        matched_md << "\n";
-        if (in_range) {
-          ++matched_n[model];
-          seeds_matched[model].insert(r.seed);
-        } else {
-          ++unmatched[model];
-        }
-        pair["value"] = own;
-        pair["baseline_at_kl"] = base;
-        pair["delta"] = delta;
-        pairs.push_back(pair);
       }
-    }
-    json means = json::object();
-    for (size_t ti = 1; ti < trained.size(); ++ti) {
-      const std::string& model = trained[ti];
-      json mj = {{"pairs", matched_n[model]}, {"seeds", seeds_matched[model].size()}, {"unmatched", unmatched[model]}};
-      matched_md << "\n" << model << " − " << baseline << " at matched KL, mean ± sample std over "
-                 << matched_n[model] << " (point, seed) pairs from " << seeds_matched[model].size()
-                 << " seeds";
+      json mj = {{"pairs", matched_n}, {"seeds", seeds_matched.size()}, {"unmatched", unmatched}};
+      matched_md << "\n" << model << " − " << baseline << " at matched KL, mean ± sample std over " << matched_n
+                 << " (point, seed) pairs from " << seeds_matched.size() << " seeds";
       for (const auto& [m, label] : compared) {
-        const auto& d = deltas[model][m];
+        const auto& d = deltas[m];
         mj["delta_mean"][m] = std::isfinite(mean_of(d)) ? json(mean_of(d)) : json(nullptr);
         mj["delta_std"][m] = std::isfinite(std_of(d)) ? json(std_of(d)) : json(nullptr);
         matched_md << (m == compared.front().first ? ": " : ", ") << "Δ " << label << " "
                    << pm(mean_of(d), std_of(d), 3);
       }
-      matched_md << "; " << unmatched[model] << " beyond " << baseline << "'s KL range (unmatched).\n";
+      matched_md << "; " << unmatched << " beyond the other method's largest KL (unmatched).\n\n";
       means[model] = mj;
     }
     matched = {{"baseline", baseline}, {"reference", reference}, {"pairs", pairs}, {"methods", means}};
@@ -821,10 +823,10 @@ std::string aggregate_sweep(const std::string& root, bool plots, int64_t kl_last
      << "summary.csv, summary.json, pareto.png, frontier.png.\n\n"
      << table.str();
   if (!matched.is_null())
-    md << "\n## At matched KL\n\nEach " << trained[1] << (trained.size() > 2 ? " (and later method)" : "")
-       << " point against " << trained.front() << " in the same seed at the same KL: " << trained.front()
-       << "'s metric interpolated linearly in KL between its grid points"
-       << (reference.empty() ? std::string() : " and " + reference + " (KL 0)") << ", not extrapolated.\n\n"
+    md << "\n## At matched KL\n\nEach point of one method against the other method in the same seed at "
+       << "the same KL: the other's metric interpolated linearly in KL between its grid points"
+       << (reference.empty() ? std::string() : " and " + reference + " (KL 0)")
+       << ", never extrapolated. Δ = method − " << trained.front() << ".\n\n"
        << matched_md.str();
   write_file_atomic(root + "/cells.csv", cells_csv.str());
   write_file_atomic(root + "/summary.csv", sum_csv.str());

@@ -144,11 +144,14 @@ TEST(SweepMatchedKl, InterpolatesBetweenPointsAndNeverBeyond) {
   EXPECT_TRUE(std::isnan(interpolate_at({}, 0)));
 }
 
-// A manifest naming its files (as scripts/slurm/grid.sh writes): seed 1 has rlhf at KL 2 and 4 and
-// ra_rlhf at KL 3 and 1; seed 2 has one point, ra_rlhf at KL 5, beyond rlhf's KL 2. Worked by hand:
-// rlhf's curve through sft (KL 0: reward 1, tail -1, CVaR -2), (2: 2, 0, -1), (4: 3, 1, 0) gives
-// (2.5, 0.5, -0.5) at KL 3 and (1.5, -0.5, -1.5) at KL 1, so ra_rlhf's (2.4, 0.8, -0.2) and
-// (1.6, -0.1, -1.2) are Δ (-0.1, +0.3, +0.3) and (+0.1, +0.4, +0.3).
+// A manifest naming its files (as scripts/slurm/grid.sh writes). Worked by hand, Δ = ra_rlhf - rlhf
+// in (reward, tail, CVaR), every curve through sft at KL 0 (1, -1, -2):
+// - seed 1, rlhf at KL 2 (2, 0, -1) and 4 (3, 1, 0); ra_rlhf at KL 3 (2.4, 0.8, -0.2) and 1
+//   (1.6, -0.1, -1.2). rlhf's curve gives (2.5, 0.5, -0.5) at KL 3 and (1.5, -0.5, -1.5) at KL 1:
+//   Δ (-0.1, +0.3, +0.3) and (+0.1, +0.4, +0.3). ra_rlhf's curve gives (2, 0.35, -0.7) at KL 2:
+//   Δ (0, +0.35, +0.3); KL 4 is beyond ra_rlhf's 3.
+// - seed 2, rlhf at KL 2 (2, 0, -1), ra_rlhf at KL 5 (2.2, 0.3, -0.9): KL 5 is beyond rlhf's 2;
+//   ra_rlhf's curve gives (1.48, -0.48, -1.56) at KL 2: Δ (-0.52, -0.48, -0.56).
 TEST(SweepMatchedKl, ComparesEachMethodWithTheBaselineAtItsOwnKl) {
   testing::TempDir tmp("matched");
   auto eval = [&](const std::string& name, double reward, double tail, double cvar) {
@@ -181,26 +184,40 @@ TEST(SweepMatchedKl, ComparesEachMethodWithTheBaselineAtItsOwnKl) {
   const json m = json::parse(testing::slurp(tmp.path("summary.json")))["matched_kl"];
   ASSERT_TRUE(m.is_object());
   EXPECT_EQ(m["baseline"], "rlhf");
-  ASSERT_EQ(m["pairs"].size(), 3u);
-  const json& p1 = m["pairs"][1];  // cell B, seed 1: ra_rlhf at KL 1
+  ASSERT_EQ(m["pairs"].size(), 6u);  // ra_rlhf's 3 points, then rlhf's 3
+  const json& p1 = m["pairs"][1];    // cell B, seed 1: ra_rlhf at KL 1
+  EXPECT_EQ(p1["at"], "ra_rlhf");
   EXPECT_EQ(p1["point"], "B");
   EXPECT_DOUBLE_EQ(p1["kl"].get<double>(), 1.0);
-  EXPECT_NEAR(p1["baseline_at_kl"]["tail"].get<double>(), -0.5, 1e-12);
+  EXPECT_NEAR(p1["baseline_value"]["tail"].get<double>(), -0.5, 1e-12);
   EXPECT_NEAR(p1["delta"]["cvar_0.1"].get<double>(), 0.3, 1e-12);
   EXPECT_TRUE(m["pairs"][2]["delta"]["tail"].is_null());  // seed 2: KL 5 beyond rlhf's 2
+  const json& p5 = m["pairs"][5];                          // rlhf, seed 2, at KL 2
+  EXPECT_EQ(p5["at"], "rlhf");
+  EXPECT_NEAR(p5["model_value"]["reward"].get<double>(), 1.48, 1e-12);
+  EXPECT_NEAR(p5["delta"]["tail"].get<double>(), -0.48, 1e-12);
+  EXPECT_TRUE(m["pairs"][4]["delta"]["reward"].is_null());  // rlhf at KL 4, beyond ra_rlhf's 3
   const json& ra = m["methods"]["ra_rlhf"];
-  EXPECT_EQ(ra["pairs"], 2);
-  EXPECT_EQ(ra["seeds"], 1);
-  EXPECT_EQ(ra["unmatched"], 1);
-  EXPECT_NEAR(ra["delta_mean"]["tail"].get<double>(), 0.35, 1e-12);
-  EXPECT_NEAR(ra["delta_std"]["tail"].get<double>(), std::sqrt(0.005), 1e-12);
-  EXPECT_NEAR(ra["delta_mean"]["reward"].get<double>(), 0.0, 1e-12);
-  EXPECT_NEAR(ra["delta_std"]["reward"].get<double>(), std::sqrt(0.02), 1e-12);
-  EXPECT_NEAR(ra["delta_mean"]["cvar_0.1"].get<double>(), 0.3, 1e-12);
+  EXPECT_EQ(ra["pairs"], 4);
+  EXPECT_EQ(ra["seeds"], 2);
+  EXPECT_EQ(ra["unmatched"], 2);
+  auto mean_sd = [](std::vector<double> d) {
+    double mu = 0, ss = 0;
+    for (double x : d) mu += x / d.size();
+    for (double x : d) ss += (x - mu) * (x - mu);
+    return std::pair<double, double>{mu, std::sqrt(ss / (d.size() - 1))};
+  };
+  for (const auto& [key, d] : std::map<std::string, std::vector<double>>{{"reward", {-0.1, 0.1, 0, -0.52}},
+                                                                         {"tail", {0.3, 0.4, 0.35, -0.48}},
+                                                                         {"cvar_0.1", {0.3, 0.3, 0.3, -0.56}}}) {
+    EXPECT_NEAR(ra["delta_mean"][key].get<double>(), mean_sd(d).first, 1e-12) << key;
+    EXPECT_NEAR(ra["delta_std"][key].get<double>(), mean_sd(d).second, 1e-12) << key;
+  }
   const std::string md = testing::slurp(tmp.path("summary.md"));
   EXPECT_NE(md.find("## At matched KL"), std::string::npos);
   EXPECT_NE(md.find("| ra_rlhf | A | 1 | 3.000 | 2.400 / 2.500 | -0.100 | 0.800 / 0.500 | +0.300 |"), std::string::npos) << md;
-  EXPECT_NE(md.find("1 beyond rlhf's KL range"), std::string::npos) << md;
+  EXPECT_NE(md.find("| rlhf | A | 1 | 2.000 | 2.000 / 2.000 | +0.000 | 0.350 / 0.000 | +0.350 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("2 beyond the other method's largest KL"), std::string::npos) << md;
 }
 
 double sample_std(const std::vector<double>& x) {
