@@ -88,10 +88,10 @@ double interpolate_at(std::vector<std::array<double, 2>> points, double x);
 // them, or is a sweep cell folder; relative paths are relative to the manifest's "base", else to
 // the working directory), writes cells.csv, summary.csv, summary.md and summary.json, and draws the
 // plots (plots = true; matplotlib optional). With two or more trained methods, summary.md/.json also
-// compare them at matched KL: each (point, seed) of every method after the first is set against the
-// first method (the baseline) of the same seed, whose reward, tail reward and CVaR are interpolated
-// in KL (interpolate_at) through its grid points and the KL reference (KL 0); a point beyond the
-// baseline's largest KL is listed unmatched. kl_last > 0 replaces the manifest's. Returns the
+// compare them at matched KL: each (point, seed) of a method after the first and of the first (the
+// baseline) is set against the other method of the same seed, whose reward, tail reward and CVaR are
+// interpolated in KL (interpolate_at) through its grid points and the KL reference (KL 0); Δ is
+// method - baseline; a point beyond the other's largest KL is listed unmatched. kl_last > 0 replaces the manifest's. Returns the
 // markdown table. IoError naming the manifest and field when it is malformed, or when no cell has
 // an eval.json yet.
 std::string aggregate_sweep(const std::string& root, bool plots, int64_t kl_last = 0);
