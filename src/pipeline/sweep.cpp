@@ -488,6 +488,11 @@ struct SweepRow {
   std::map<std::string, double> v;
 };
 
+double metric_of(const SweepRow& r, const std::string& m) { return r.v.count(m) ? r.v.at(m) : NAN; }
+
+// A number for summary.json: null where there is none (NaN).
+json finite_or_null(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
+
 struct SweepRead {
   std::vector<std::string> keys, trained, cvar_keys;
   std::string upstream_stage, reference;
@@ -624,7 +629,7 @@ std::string aggregate_sweep(const std::string& root, bool plots, int64_t kl_last
     cells_csv << csv_cell(r.point);
     for (const auto& k : keys) cells_csv << "," << csv_cell(r.settings.value(k, std::string()));
     cells_csv << "," << csv_cell(r.model) << "," << r.seed;
-    for (const auto& m : metrics) cells_csv << "," << number_cell(r.v.count(m) ? r.v.at(m) : NAN);
+    for (const auto& m : metrics) cells_csv << "," << number_cell(metric_of(r, m));
     cells_csv << "\n";
   }
 
@@ -645,7 +650,7 @@ std::string aggregate_sweep(const std::string& root, bool plots, int64_t kl_last
       it = groups.end() - 1;
     }
     it->seeds.push_back(r.seed);
-    for (const auto& m : metrics) it->values[m].push_back(r.v.count(m) ? r.v.at(m) : NAN);
+    for (const auto& m : metrics) it->values[m].push_back(metric_of(r, m));
   }
   // Models in pipeline order: the start policy, the stages before RL, then the trained ones.
   std::vector<std::string> model_order = {"base", "pretrain", "sft"};
@@ -698,8 +703,8 @@ std::string aggregate_sweep(const std::string& root, bool plots, int64_t kl_last
     json mean = json::object(), sd = json::object(), count = json::object();
     for (const auto& m : metrics) {
       sum_csv << "," << number_cell(g.mean.at(m)) << "," << number_cell(g.sd.at(m));
-      mean[m] = std::isfinite(g.mean.at(m)) ? json(g.mean.at(m)) : json(nullptr);
-      sd[m] = std::isfinite(g.sd.at(m)) ? json(g.sd.at(m)) : json(nullptr);
+      mean[m] = finite_or_null(g.mean.at(m));
+      sd[m] = finite_or_null(g.sd.at(m));
       count[m] = finite_count(g.values.at(m));  // the seeds with a number (mean and std are over those)
     }
     sum_csv << "," << pareto_tail[i] << "," << pareto_cvar[i] << "," << frontier_reward_kl[i] << ","
@@ -746,13 +751,12 @@ std::string aggregate_sweep(const std::string& root, bool plots, int64_t kl_last
     const std::string& baseline = trained.front();
     std::vector<std::pair<std::string, std::string>> compared = {{"reward", "reward"}, {"tail", "tail reward"}};
     if (!cvar_main.empty()) compared.push_back({"cvar_" + cvar_main, "CVaR_" + cvar_main});
-    auto value = [](const SweepRow& r, const std::string& m) { return r.v.count(m) ? r.v.at(m) : NAN; };
     // `curve_model`'s metric m in this seed at KL x, through its points and the reference's.
     auto curve_at = [&](const std::string& curve_model, int64_t seed, const std::string& m, double x) {
       std::vector<std::array<double, 2>> curve;
       for (const auto& b : rows)
         if (b.seed == seed && (b.model == curve_model || (!reference.empty() && b.model == reference)))
-          curve.push_back({value(b, "kl"), value(b, m)});
+          curve.push_back({metric_of(b, "kl"), metric_of(b, m)});
       return interpolate_at(curve, x);
     };
     auto cell = [](double x, bool sign) {
@@ -773,17 +777,17 @@ std::string aggregate_sweep(const std::string& root, bool plots, int64_t kl_last
       for (const std::string& own : {model, baseline}) {
         const std::string& other = own == model ? baseline : model;
         for (const auto& r : rows) {
-          if (r.model != own || !std::isfinite(value(r, "kl"))) continue;
-          const double kl = value(r, "kl");
+          if (r.model != own || !std::isfinite(metric_of(r, "kl"))) continue;
+          const double kl = metric_of(r, "kl");
           json mv = json::object(), bv = json::object(), delta = json::object();
           bool in_range = false;
           matched_md << "| " << own << " | " << r.point << " | " << r.seed << " | " << format_cell(kl, 3) << " | ";
           for (const auto& [m, label] : compared) {
-            const double mine = value(r, m), theirs = curve_at(other, r.seed, m, kl);
+            const double mine = metric_of(r, m), theirs = curve_at(other, r.seed, m, kl);
             const double vm = own == model ? mine : theirs, vb = own == model ? theirs : mine, d = vm - vb;
-            mv[m] = std::isfinite(vm) ? json(vm) : json(nullptr);
-            bv[m] = std::isfinite(vb) ? json(vb) : json(nullptr);
-            delta[m] = std::isfinite(d) ? json(d) : json(nullptr);
+            mv[m] = finite_or_null(vm);
+            bv[m] = finite_or_null(vb);
+            delta[m] = finite_or_null(d);
             if (std::isfinite(d)) in_range = true, deltas[m].push_back(d);
             matched_md << cell(vm, false) << " / " << cell(vb, false) << " | " << cell(d, true) << " | ";
           }
@@ -803,8 +807,8 @@ std::string aggregate_sweep(const std::string& root, bool plots, int64_t kl_last
                  << " (point, seed) pairs from " << seeds_matched.size() << " seeds";
       for (const auto& [m, label] : compared) {
         const auto& d = deltas[m];
-        mj["delta_mean"][m] = std::isfinite(mean_of(d)) ? json(mean_of(d)) : json(nullptr);
-        mj["delta_std"][m] = std::isfinite(std_of(d)) ? json(std_of(d)) : json(nullptr);
+        mj["delta_mean"][m] = finite_or_null(mean_of(d));
+        mj["delta_std"][m] = finite_or_null(std_of(d));
         matched_md << (m == compared.front().first ? ": " : ", ") << "Δ " << label << " "
                    << pm(mean_of(d), std_of(d), 3);
       }
