@@ -11,6 +11,8 @@
 #include "rarlhf/common/fs.h"
 #include "rarlhf/config/config.h"
 #include "rarlhf/model/causal_lm.h"
+#include "rarlhf/pipeline/pipeline.h"
+#include "rarlhf/text/tokenizer.h"
 
 namespace rarlhf::cli {
 
@@ -44,6 +46,22 @@ c10::Device resolve_device(const std::string& spec);
 // lora.r > 0: fresh LoRA adapters on the policy (A drawn from a stream of run.seed), its base frozen.
 // Returns whether adapters were added.
 bool apply_lora_config(Policy& policy, const Config& cfg);
+
+// The SFT texts of the config (sft_texts: data.train_path after sft.label_filter), shuffled with run.seed,
+// sft.eval_fraction held out, tokenized and cut to sft.seq_length (packed or truncated): what
+// `rarlhf sft` trains on. ConfigError when fewer than 2 texts remain.
+struct SftWindows {
+  std::vector<std::vector<int64_t>> train, eval;
+  int64_t texts = 0, held_out_texts = 0;
+};
+SftWindows sft_windows(const Config& cfg, const Tokenizer& tok);
+
+// `rarlhf run`'s expected time (Pipeline::Estimator): counts each planned stage's work, times every
+// distinct piece once on this machine with the run's base model, prints a line per stage and returns
+// the total seconds (NaN when every stage is done already). advisory: an error (a model that does not
+// load, say) prints "run: no time estimate: ..." and gives NaN, leaving it to the stage that meets it;
+// else it is thrown. src/cli/run_estimate.cpp.
+double estimate_run(const std::vector<PlannedStage>& plan, bool advisory);
 
 // "rarlhf 0.1.0 (git abc1234) LibTorch 1.13.1, CUDA kernels: off, CUDA device: no".
 std::string build_info_line();

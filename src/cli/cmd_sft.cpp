@@ -32,6 +32,32 @@ Policy make_policy(const Config& cfg, const c10::Device& device) {
 
 }  // namespace
 
+SftWindows sft_windows(const Config& cfg, const Tokenizer& tok) {
+  ReadReport report;
+  auto texts = sft_texts(cfg, &report);
+  if (texts.size() < 2) {
+    throw ConfigError("data.train_path: " + std::to_string(texts.size()) + " texts after sft.label_filter='" +
+                      cfg.sft.label_filter + "'; need at least 2");
+  }
+  // Hold out eval_fraction of the texts (a seeded shuffle) for the eval loss.
+  std::vector<size_t> order(texts.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  XorShift64Star rng{static_cast<uint64_t>(cfg.run.seed) * 0x9E3779B97F4A7C15ULL + 7};
+  shuffle_in_place(order, rng);
+  const size_t n_eval =
+      cfg.sft.eval_fraction > 0 ? std::max<size_t>(1, static_cast<size_t>(cfg.sft.eval_fraction * texts.size())) : 0;
+  std::vector<std::vector<int64_t>> train_docs, eval_docs;
+  for (size_t i = 0; i < order.size(); ++i) {
+    auto ids = tok.encode(texts[order[i]].text, /*add_special_tokens=*/true);
+    (i < n_eval ? eval_docs : train_docs).push_back(std::move(ids));
+  }
+  auto cut = [&](const std::vector<std::vector<int64_t>>& docs) {
+    return cfg.sft.packing ? pack_sequences(docs, tok.eos_id(), cfg.sft.seq_length)
+                           : truncate_sequences(docs, cfg.sft.seq_length);
+  };
+  return {cut(train_docs), cut(eval_docs), static_cast<int64_t>(texts.size()), static_cast<int64_t>(n_eval)};
+}
+
 void add_sft_command(CLI::App& app) {
   auto* sub = app.add_subcommand("sft", "Supervised fine-tuning (causal LM) of the policy on texts");
   auto args = std::make_shared<ConfigArgs>();
@@ -48,32 +74,10 @@ void add_sft_command(CLI::App& app) {
     c10::Device device = rank.device;
     auto tok_ptr = load_tokenizer(cfg.tokenizer_dir());
     const Tokenizer& tok = *tok_ptr;
-    ReadReport report;
-    auto texts = sft_texts(cfg, &report);
-    if (texts.size() < 2) {
-      throw ConfigError("data.train_path: " + std::to_string(texts.size()) + " texts after sft.label_filter='" +
-                        cfg.sft.label_filter + "'; need at least 2");
-    }
-    // Hold out eval_fraction of the texts (a seeded shuffle) for the eval loss.
-    std::vector<size_t> order(texts.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    XorShift64Star rng{static_cast<uint64_t>(cfg.run.seed) * 0x9E3779B97F4A7C15ULL + 7};
-    shuffle_in_place(order, rng);
-    const size_t n_eval = cfg.sft.eval_fraction > 0
-                              ? std::max<size_t>(1, static_cast<size_t>(cfg.sft.eval_fraction * texts.size()))
-                              : 0;
-    std::vector<std::vector<int64_t>> train_docs, eval_docs;
-    for (size_t i = 0; i < order.size(); ++i) {
-      auto ids = tok.encode(texts[order[i]].text, /*add_special_tokens=*/true);
-      (i < n_eval ? eval_docs : train_docs).push_back(std::move(ids));
-    }
-    auto cut = [&](const std::vector<std::vector<int64_t>>& docs) {
-      return cfg.sft.packing ? pack_sequences(docs, tok.eos_id(), cfg.sft.seq_length)
-                             : truncate_sequences(docs, cfg.sft.seq_length);
-    };
-    auto train_w = cut(train_docs), eval_w = cut(eval_docs);
-    RARLHF_LOG_INFO("sft: {} texts ({} held out) -> {} train / {} eval {}", texts.size(), n_eval, train_w.size(),
-                    eval_w.size(), cfg.sft.packing ? "packed windows" : "truncated sequences");
+    SftWindows windows = sft_windows(cfg, tok);
+    RARLHF_LOG_INFO("sft: {} texts ({} held out) -> {} train / {} eval {}", windows.texts, windows.held_out_texts,
+                    windows.train.size(), windows.eval.size(), cfg.sft.packing ? "packed windows" : "truncated sequences");
+    auto train_w = std::move(windows.train), eval_w = std::move(windows.eval);
     if (rank.comm->is_main()) write_run_info(cfg, cfg.run.out_dir);
     SftTrainer trainer(cfg, std::move(train_w), std::move(eval_w), make_policy(cfg, device), device,
                        cfg.tokenizer_dir());

@@ -2,6 +2,8 @@
 #include "rarlhf/common/strings.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <numeric>
 
 namespace rarlhf {
@@ -109,6 +111,19 @@ std::string excerpt(const std::string& s, size_t max) {
     i += n;
   }
   return out;
+}
+
+std::string format_duration(double s) {
+  char buf[32];
+  s = std::max(0.0, s);
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof buf, "%dh%02dm", int(s / 3600), int(std::fmod(s, 3600) / 60));
+  } else if (s >= 60) {
+    std::snprintf(buf, sizeof buf, "%dm%02ds", int(s / 60), int(std::fmod(s, 60)));
+  } else {
+    std::snprintf(buf, sizeof buf, "%ds", int(std::lround(s)));
+  }
+  return buf;
 }
 
 }  // namespace rarlhf

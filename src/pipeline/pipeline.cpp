@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -77,13 +78,47 @@ Pipeline::Pipeline(Config cfg, std::vector<std::string> child_args)
   check_stage_overrides();
 }
 
-void Pipeline::run(const std::vector<std::string>& stages) {
+void Pipeline::run(const std::vector<std::string>& stages, const Estimator& estimate) {
   forward_stop_signals_to_child();  // first: a stop while the data is merged must not kill the run
   merge_data_files();
   const auto t_start = Clock::now();
+  const double expected = estimate ? estimate_stages(stages, estimate) : std::nan("");
   for (const auto& name : stages) run_stage(pipeline_stage(name));
-  std::cout << "\nrun: " << stages.size() << " stage(s) in " << format_cell(seconds_since(t_start), 1) << " s -> "
-            << root_ << std::endl;
+  std::cout << "\nrun: " << stages.size() << " stage(s) in " << format_cell(seconds_since(t_start), 1) << " s";
+  if (std::isfinite(expected)) std::cout << " (expected " << format_cell(expected, 0) << " s)";
+  std::cout << " -> " << root_ << std::endl;
+}
+
+double Pipeline::estimate(const std::vector<std::string>& stages, const Estimator& estimate) {
+  merge_data_files();
+  return estimate_stages(stages, estimate);
+}
+
+double Pipeline::estimate_stages(const std::vector<std::string>& stages, const Estimator& estimate) const {
+  std::vector<PlannedStage> plan;
+  for (const auto& name : stages) plan.push_back(planned(pipeline_stage(name)));
+  return estimate(plan);
+}
+
+PlannedStage Pipeline::planned(const PipelineStage& stage) const {
+  PlannedStage p{&stage, config_of(stage), 0, ""};
+  switch (stage.kind) {
+    case StageKind::kTrain:
+      p.runs = file_exists(stage_dir(stage.name) + "/DONE") ? 0 : 1;
+      for (const auto& from : stage.starts_from) {
+        if (!in_pipeline(from)) continue;
+        p.from = from;
+        break;
+      }
+      break;
+    case StageKind::kEval:
+      for (const auto& model : compared_models())
+        for (const auto& split : cfg_.pipeline.eval_splits)
+          p.runs += file_exists(stage_dir(stage.name) + "/" + model.first + "-" + split + "/DONE") ? 0 : 1;
+      break;
+    case StageKind::kCompare: p.runs = 1; break;
+  }
+  return p;
 }
 
 // Every stage's overrides, in the pipeline or not, must make a valid config before anything runs.
@@ -110,14 +145,21 @@ void Pipeline::merge_data_files() {
     std::string name, field, key;
   };
   const auto& P = cfg_.pipeline;
+  std::vector<std::string> merged;
   for (const Merge& m : {Merge{P.train_files, "train", "pipeline.train_files", "data.train_path"},
                          Merge{P.test_files, "test", "pipeline.test_files", "data.test_path"}}) {
     if (m.files.empty()) continue;
     const std::string out = root_ + "/data/" + m.name + ".jsonl";
     make_dirs(root_ + "/data");
     merge_text_files(cfg_.data, m.files, out, m.field);
-    append_sets(child_args_, {m.key + "=" + out, "data.format=jsonl", "data.text_field=text", "data.label_field=label"});
+    const std::vector<std::string> sets = {m.key + "=" + out, "data.format=jsonl", "data.text_field=text",
+                                           "data.label_field=label"};
+    append_sets(child_args_, sets);
+    merged.insert(merged.end(), sets.begin(), sets.end());
   }
+  // After every merge (each reads its files in the configured format): config_of() then sees what
+  // the children see.
+  for (const auto& set : merged) apply_set(cfg_, set);
 }
 
 void Pipeline::run_stage(const PipelineStage& stage) {

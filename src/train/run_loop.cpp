@@ -13,6 +13,7 @@
 #include "rarlhf/common/fs.h"
 #include "rarlhf/common/log.h"
 #include "rarlhf/common/signals.h"
+#include "rarlhf/common/strings.h"
 
 #include "rarlhf/common/memory.h"
 #if RARLHF_CUDA_KERNELS && __has_include(<c10/cuda/CUDACachingAllocator.h>)
@@ -49,16 +50,6 @@ void reset_device_peak(const c10::Device& device) {
 }
 
 namespace {
-
-std::string format_duration(double s) {
-  char buf[32];
-  if (s >= 3600) {
-    std::snprintf(buf, sizeof buf, "%dh%02dm", int(s / 3600), int(std::fmod(s, 3600) / 60));
-  } else {
-    std::snprintf(buf, sizeof buf, "%dm%02ds", int(s / 60), int(std::fmod(s, 60)));
-  }
-  return buf;
-}
 
 bool stop_voted(dist::Communicator& comm) {
   const bool stop = g_stop_requested.load();

@@ -112,8 +112,22 @@ void check_rerun_skips() {
   ASSERT_EQ(run_cli("run --config configs/demo-ci.json --only rlhf --set run.out_dir=" + g_out, log), 0);
   const std::string text = slurp(log);
   EXPECT_NE(text.find("done already"), std::string::npos) << text;
+  EXPECT_EQ(text.find("run: expected"), std::string::npos) << "nothing left to estimate\n" << text;
   EXPECT_EQ(fs::last_write_time(g_out + "/rlhf/policy/model.safetensors"), before);
   fs::remove(log);
+}
+
+// The expected time comes before the first stage, a line per stage that does work, and the
+// closing line sets the measured time beside it.
+void check_estimate(const std::string& log) {
+  const size_t expected = log.find("run: expected about ");
+  ASSERT_NE(expected, std::string::npos) << log;
+  EXPECT_LT(expected, log.find("[1/6] pretrain")) << log;
+  for (const char* line : {"\n  pretrain  ", "\n  sft  ", "\n  rlhf  ", "\n  ra_rlhf  ", "\n  eval  "})
+    EXPECT_NE(log.find(line, expected), std::string::npos) << line << "\n" << log;
+  EXPECT_NE(log.find("(8 iterations)", expected), std::string::npos) << log;
+  EXPECT_NE(log.find("(8 eval runs)", expected), std::string::npos) << log;
+  EXPECT_NE(log.find(" s (expected "), std::string::npos) << log;
 }
 
 // One TEST so that the ~2-minute pipeline runs once per CTest process.
@@ -125,6 +139,10 @@ TEST(DemoPipeline, RunsEveryStageWithWellFormedOutputsAndRlRaisesTheReward) {
   const int rc = run_cli("run --config configs/demo-ci.json --set run.out_dir=" + g_out, g_out + ".log");
   const std::string log = slurp(g_out + ".log");
   ASSERT_EQ(rc, 0) << log;
+  {
+    SCOPED_TRACE("expected time");
+    check_estimate(log);
+  }
   {
     SCOPED_TRACE("training stages");
     check_training_stages();
@@ -145,6 +163,27 @@ TEST(DemoPipeline, RunsEveryStageWithWellFormedOutputsAndRlRaisesTheReward) {
   fs::remove(g_out + ".log");
 }
 
+// --estimate prints the expected time and runs no stage; what it cannot time is an error there.
+TEST(DemoPipelineEstimate, EstimateOnlyPrintsTheExpectedTimeAndRunsNothing) {
+  if (!have_assets() || !fs::exists(kBinary)) GTEST_SKIP() << "needs assets/ and " << kBinary;
+  const std::string out = (fs::temp_directory_path() / ("rarlhf_demo_estimate_" + std::to_string(::getpid()))).string();
+  const std::string log = out + ".log";
+  ASSERT_EQ(run_cli("run --config configs/demo-ci.json --estimate --set run.out_dir=" + out, log), 0) << slurp(log);
+  const std::string text = slurp(log);
+  EXPECT_NE(text.find("run: expected about "), std::string::npos) << text;
+  EXPECT_NE(text.find("(61 optimizer steps)"), std::string::npos) << text;  // 965 windows / 16
+  EXPECT_EQ(text.find("[1/6]"), std::string::npos) << text;
+  EXPECT_FALSE(fs::exists(out + "/pretrain"));
+  EXPECT_FALSE(fs::exists(out + "/config.json"));
+  const int rc = run_cli("run --config configs/demo-ci.json --estimate --set run.out_dir=" + out +
+                             " --set 'pipeline.pretrain=[\"model.path=" + out + "/missing\"]'",
+                         log);
+  EXPECT_EQ(rc, 1) << slurp(log);
+  EXPECT_NE(slurp(log).find("rarlhf: error: "), std::string::npos) << slurp(log);
+  fs::remove_all(out);
+  fs::remove(log);
+}
+
 TEST(DemoPipelineErrors, AFailingStageStopsThePipelineNamingIt) {
   if (!have_assets() || !fs::exists(kBinary)) GTEST_SKIP() << "needs assets/ and " << kBinary;
   const std::string out = (fs::temp_directory_path() / ("rarlhf_demo_fail_" + std::to_string(::getpid()))).string();
@@ -156,6 +195,8 @@ TEST(DemoPipelineErrors, AFailingStageStopsThePipelineNamingIt) {
   const std::string text = slurp(log);
   EXPECT_EQ(rc, 1) << text;
   EXPECT_NE(text.find("stage 'pretrain' failed (exit 1)"), std::string::npos) << text;
+  // The estimate could not time the missing model: it says so and leaves the error to the stage.
+  EXPECT_NE(text.find("run: no time estimate: "), std::string::npos) << text;
   EXPECT_FALSE(fs::exists(out + "/sft")) << "the pipeline must stop at the failed stage";
   // An unknown stage in --only is a one-line config error.
   rc = run_cli("run --config configs/demo-ci.json --set run.out_dir=" + out + " --only rlfh", log);

@@ -21,4 +21,7 @@ bool ends_with(const std::string& s, const std::string& suffix);
 // with "..." appended. For echoing a field of a user's file: one line, bounded.
 std::string excerpt(const std::string& s, size_t max = 60);
 
+// A duration for progress lines: "1h05m", "17m30s", "45s" (negative as 0).
+std::string format_duration(double seconds);
+
 }  // namespace rarlhf

@@ -4,6 +4,7 @@
 // skipped and an interrupted one resumed (children get --resume), so rerunning the same command
 // continues the run. The compare stage writes run.out_dir/summary.md (pipeline/summary.h).
 #pragma once
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,8 +26,21 @@ class StageFailed : public Error {
   int exit_code_;
 };
 
+// A stage about to run, as its child runs will see it (for the time estimate printed first).
+struct PlannedStage {
+  const PipelineStage* stage = nullptr;
+  Config cfg;        // the run's config + the stage's start overrides + pipeline.<stage>
+  int64_t runs = 0;  // child runs still to do: 1 for a training stage not DONE, eval: (model, split)
+                     // pairs without DONE; 0 = done already
+  std::string from;  // a training stage: the stage whose policy it starts from ("" = cfg.model.path)
+};
+
 class Pipeline {
  public:
+  // Called once the data files are merged, before the first stage: returns the expected seconds of
+  // the stages (NaN = no estimate), printed again beside the measured time at the end.
+  using Estimator = std::function<double(const std::vector<PlannedStage>&)>;
+
   // cfg: the resolved config. child_args: given first to every child run so that it resolves the
   // same config (--config FILE, --set k=v..., --log-level L). ConfigError naming pipeline.<stage>
   // when a stage's overrides do not make a valid config: checked here, before anything runs.
@@ -35,12 +49,17 @@ class Pipeline {
   // Runs `stages` (entries of pipeline.stages) in order into run.out_dir, after merging
   // pipeline.train_files/test_files. StageFailed when a child fails or is stopped; ConfigError when
   // a stage's input is missing (an earlier stage not run yet); IoError.
-  void run(const std::vector<std::string>& stages);
+  void run(const std::vector<std::string>& stages, const Estimator& estimate = nullptr);
+
+  // Merges the data files and returns what `estimate` makes of `stages`, running none of them.
+  double estimate(const std::vector<std::string>& stages, const Estimator& estimate);
 
  private:
   using Model = std::pair<std::string, std::string>;  // (name in tables, policy directory)
 
   void check_stage_overrides() const;
+  PlannedStage planned(const PipelineStage& stage) const;
+  double estimate_stages(const std::vector<std::string>& stages, const Estimator& estimate) const;
   void merge_data_files();
   void run_stage(const PipelineStage& stage);
   void run_training_stage(const PipelineStage& stage);
