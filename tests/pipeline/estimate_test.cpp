@@ -42,12 +42,18 @@ TEST(RunEstimate, SftCountsMicroBatchesStepsAndHeldOutPasses) {
   EXPECT_EQ(find(training_work("sft", "sft", cfg, c), WorkKind::kForward)->count, 12);
 }
 
-TEST(RunEstimate, PpoCountsEveryStageOfAnIteration) {
+// PPO: iterations of 32 episodes, 2 epochs of 2 minibatches of 16.
+Config ppo_config(int64_t iterations) {
   Config cfg;
   cfg.ppo.batch_size = 32;
   cfg.ppo.mini_batch_size = 16;
   cfg.ppo.ppo_epochs = 2;
-  cfg.ppo.total_iterations = 8;
+  cfg.ppo.total_iterations = iterations;
+  return cfg;
+}
+
+TEST(RunEstimate, PpoCountsEveryStageOfAnIteration) {
+  Config cfg = ppo_config(8);
   cfg.data.prompt_tokens = 8;
   cfg.generate.max_new_tokens = 10;
   cfg.risk.enabled = false;
@@ -80,11 +86,7 @@ TEST(RunEstimate, PpoCountsEveryStageOfAnIteration) {
 }
 
 TEST(RunEstimate, SoftRiskDiscountsThePpoEpochsByTheKeptShare) {
-  Config cfg;
-  cfg.ppo.batch_size = 32;
-  cfg.ppo.mini_batch_size = 16;
-  cfg.ppo.ppo_epochs = 2;
-  cfg.ppo.total_iterations = 10;
+  Config cfg = ppo_config(10);
   cfg.risk.enabled = true;
   cfg.risk.alpha = 0.4;
   cfg.risk.n = 2;
