@@ -13,6 +13,7 @@
 #include "rarlhf/common/error.h"
 #include "rarlhf/common/log.h"
 #include "rarlhf/common/process.h"
+#include "rarlhf/common/signals.h"
 
 namespace rarlhf {
 namespace {
@@ -31,12 +32,7 @@ std::string errno_text() { return std::strerror(errno); }
 
 }  // namespace
 
-void forward_stop_signals_to_child() {
-  struct sigaction sa {};
-  sa.sa_handler = pass_on;
-  sigemptyset(&sa.sa_mask);
-  for (int sig : {SIGINT, SIGTERM, SIGUSR1}) sigaction(sig, &sa, nullptr);
-}
+void forward_stop_signals_to_child() { take_stop_signals(pass_on); }
 
 bool stop_signal_seen() { return g_stop_seen != 0; }
 
@@ -54,6 +50,7 @@ int run_self(const std::vector<std::string>& args) {
   const pid_t pid = fork();
   if (pid < 0) throw IoError("run: fork failed: " + errno_text());
   if (pid == 0) {
+    unblock_stop_signals();  // the child takes them its own way
     execv("/proc/self/exe", argv.data());
     std::fprintf(stderr, "rarlhf: error: run: cannot exec /proc/self/exe: %s\n", std::strerror(errno));
     _exit(127);
