@@ -87,15 +87,21 @@ class Probe {
       case WorkKind::kLoad: return load_s_;
       case WorkKind::kLoadReward: return seconds_of([&] { reward(); }, device_);
       case WorkKind::kGenerate: return time_generate(w);
-      case WorkKind::kForward: return timed([&] { torch::NoGradGuard g; forward(w, false); }, device_);
-      case WorkKind::kTrain: return timed([&] { forward(w, true).backward(); }, device_);
+      case WorkKind::kForward: {
+        const at::Tensor ids = batch_ids(w);
+        return timed([&] { torch::NoGradGuard g; forward(ids, w.scored, false); }, device_);
+      }
+      case WorkKind::kTrain: {
+        const at::Tensor ids = batch_ids(w);
+        return timed([&] { forward(ids, w.scored, true).backward(); }, device_);
+      }
       case WorkKind::kStep: {
         if (!optimizer_) {
           std::vector<at::Tensor> params = lm_trainable_parameters(policy_);
           for (const auto& p : policy_.value_head->parameters()) params.push_back(p);
           optimizer_ = std::make_unique<FusedAdamW>(params, torch::optim::AdamWOptions(1e-6).weight_decay(0));
         }
-        forward(WorkItem{WorkKind::kTrain, 1, 2, 0, 1, 1}, true).backward();  // gradients to step on
+        forward(batch_ids(WorkItem{WorkKind::kTrain, 1, 2, 0, 1, 1}), 1, true).backward();  // gradients to step on
         return timed([&] { optimizer_->step(); }, device_);
       }
       case WorkKind::kScore: {
@@ -126,14 +132,18 @@ class Probe {
   // What a training or scoring pass computes (PPOTrainer's forward_response, SftTrainer's loss): the
   // hidden states of [rows, tokens], the LM head and log-probs on the last `scored` positions, the
   // value head there; a loss that depends on all of it.
-  at::Tensor forward(const WorkItem& w, bool train) {
+  // [rows, tokens] of sample text, made before the clock starts.
+  at::Tensor batch_ids(const WorkItem& w) const {
     const std::vector<int64_t> one = sample_ids(tok_, w.tokens);
-    at::Tensor ids = torch::tensor(one, torch::kLong).unsqueeze(0).repeat({w.rows, 1}).to(device_);
-    const int64_t s = std::min(w.scored, w.tokens - 1);
+    return torch::tensor(one, torch::kLong).unsqueeze(0).repeat({w.rows, 1}).to(device_);
+  }
+
+  at::Tensor forward(const at::Tensor& ids, int64_t scored, bool train) {
+    const int64_t tokens = ids.size(1), s = std::min(scored, tokens - 1);
     policy_.lm->train(train);
-    const at::Tensor hidden = policy_.lm->forward_hidden(ids, at::Tensor()).narrow(1, w.tokens - 1 - s, s);
+    const at::Tensor hidden = policy_.lm->forward_hidden(ids, at::Tensor()).narrow(1, tokens - 1 - s, s);
     const at::Tensor logits = policy_.lm->lm_logits(hidden);
-    const at::Tensor lp = token_logprobs(logits, ids.narrow(1, w.tokens - s, s), cfg_.ppo.custom_kernels);
+    const at::Tensor lp = token_logprobs(logits, ids.narrow(1, tokens - s, s), cfg_.ppo.custom_kernels);
     const at::Tensor values = policy_.value_head->forward(hidden);
     return values.square().mean() - lp.mean();
   }

@@ -105,16 +105,12 @@ PlannedStage Pipeline::planned(const PipelineStage& stage) const {
   switch (stage.kind) {
     case StageKind::kTrain:
       p.runs = file_exists(stage_dir(stage.name) + "/DONE") ? 0 : 1;
-      for (const auto& from : stage.starts_from) {
-        if (!in_pipeline(from)) continue;
-        p.from = from;
-        break;
-      }
+      p.from = start_stage_of(stage);
       break;
     case StageKind::kEval:
       for (const auto& model : compared_models())
         for (const auto& split : cfg_.pipeline.eval_splits)
-          p.runs += file_exists(stage_dir(stage.name) + "/" + model.first + "-" + split + "/DONE") ? 0 : 1;
+          p.runs += file_exists(eval_dir(stage, model.first, split) + "/DONE") ? 0 : 1;
       break;
     case StageKind::kCompare: p.runs = 1; break;
   }
@@ -205,7 +201,7 @@ void Pipeline::run_eval_stage(const PipelineStage& stage) {
 // One eval run: run.out_dir/eval/<model>-<split>, marked DONE once its eval.json is there.
 void Pipeline::evaluate(const PipelineStage& stage, const Model& model, const std::string& split) {
   const auto& [name, policy] = model;
-  const std::string dir = stage_dir(stage.name) + "/" + name + "-" + split;
+  const std::string dir = eval_dir(stage, name, split);
   if (file_exists(dir + "/DONE")) {
     std::cout << "  " << name << " on " << split << ": done already; skipped" << std::endl;
     return;
@@ -225,18 +221,18 @@ void Pipeline::evaluate(const PipelineStage& stage, const Model& model, const st
 }
 
 void Pipeline::run_compare_stage(const PipelineStage& stage) {
-  const std::string eval_dir = stage_dir("eval");  // the eval stage's runs: <model>-<split>
+  const PipelineStage& eval = pipeline_stage("eval");  // the eval stage's runs: <model>-<split>
   const auto& splits = cfg_.pipeline.eval_splits;
   std::vector<SummaryRow> rows;
   std::vector<std::string> test_dirs, tail_dirs;
   for (const auto& [name, policy] : compared_models()) {
     SummaryRow row{name, nullptr, nullptr};
     if (contains(splits, "test")) {
-      test_dirs.push_back(eval_dir + "/" + name + "-test");
+      test_dirs.push_back(eval_dir(eval, name, "test"));
       row.test = eval_json_of(test_dirs.back());
     }
     if (contains(splits, "tail")) {
-      tail_dirs.push_back(eval_dir + "/" + name + "-tail");
+      tail_dirs.push_back(eval_dir(eval, name, "tail"));
       row.tail = eval_json_of(tail_dirs.back());
     }
     rows.push_back(std::move(row));
@@ -295,12 +291,15 @@ std::vector<std::string> Pipeline::overrides_of(const PipelineStage& stage) cons
 // earlier training stage that is part of the pipeline (else what the config says).
 std::vector<std::string> Pipeline::start_overrides_of(const PipelineStage& stage) const {
   std::vector<std::string> sets = stage.start_overrides;
-  for (const auto& from : stage.starts_from) {
-    if (!in_pipeline(from)) continue;
-    sets.push_back("model.path=" + policy_dir(from));
-    break;
-  }
+  const std::string from = start_stage_of(stage);
+  if (!from.empty()) sets.push_back("model.path=" + policy_dir(from));
   return sets;
+}
+
+std::string Pipeline::start_stage_of(const PipelineStage& stage) const {
+  for (const auto& from : stage.starts_from)
+    if (in_pipeline(from)) return from;
+  return "";
 }
 
 Config Pipeline::config_of(const PipelineStage& stage) const {

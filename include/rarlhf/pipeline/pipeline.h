@@ -72,12 +72,18 @@ class Pipeline {
   std::vector<Model> compared_models() const;
   std::vector<std::string> overrides_of(const PipelineStage& stage) const;        // "{out_dir}" filled in
   std::vector<std::string> start_overrides_of(const PipelineStage& stage) const;  // + the policy chain
+  // The first of stage.starts_from that is in pipeline.stages ("" = none: the config's model.path).
+  std::string start_stage_of(const PipelineStage& stage) const;
   Config config_of(const PipelineStage& stage) const;  // cfg + start + stage overrides, as the child sees it
   std::vector<std::string> child_command(const std::string& subcommand) const;
   void run_child(const std::string& label, const std::vector<std::string>& args) const;
   bool in_pipeline(const std::string& stage) const;
   std::string stage_dir(const std::string& stage) const { return root_ + "/" + stage; }
   std::string policy_dir(const std::string& stage) const { return stage_dir(stage) + "/policy"; }
+  // One eval run's folder: <eval stage>/<model>-<split>.
+  std::string eval_dir(const PipelineStage& stage, const std::string& model, const std::string& split) const {
+    return stage_dir(stage.name) + "/" + model + "-" + split;
+  }
 
   Config cfg_;
   std::string root_;                     // run.out_dir
